@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+  name: "ModelOpsAgent",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "agent", targets: ["agent"]),
+    .library(name: "ModelOpsCore", targets: ["ModelOpsCore"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+  ],
+  targets: [
+    // C libraries, wrapped as system libraries (apt: libyaml-dev, libgit2-dev, libcurl4-openssl-dev).
+    .systemLibrary(
+      name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+    .systemLibrary(
+      name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+    .systemLibrary(
+      name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+    // The pure core: YAML composition, manifest types, loading and validation.
+    .target(name: "ModelOpsCore", dependencies: ["CYAML"]),
+
+    // The command line: wiring only.
+    .executableTarget(
+      name: "agent",
+      dependencies: [
+        "ModelOpsCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+
+    .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"]),
+    .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["agent"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

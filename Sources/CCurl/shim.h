@@ -1,0 +1,18 @@
+#ifndef MODELOPS_CCURL_SHIM_H
+#define MODELOPS_CCURL_SHIM_H
+#include <curl/curl.h>
+
+/* curl_easy_setopt and curl_easy_getinfo are variadic: Swift needs typed wrappers. */
+static inline CURLcode modelops_curl_set_long(CURL *c, CURLoption o, long v) {
+  return curl_easy_setopt(c, o, v);
+}
+static inline CURLcode modelops_curl_set_string(CURL *c, CURLoption o, const char *v) {
+  return curl_easy_setopt(c, o, v);
+}
+static inline CURLcode modelops_curl_set_pointer(CURL *c, CURLoption o, void *v) {
+  return curl_easy_setopt(c, o, v);
+}
+static inline CURLcode modelops_curl_get_long(CURL *c, CURLINFO i, long *v) {
+  return curl_easy_getinfo(c, i, v);
+}
+#endif

@@ -1,0 +1,77 @@
+/// Decodes `spec.strategy`: the type, and only the fields that type uses.
+enum StrategyDecoder {
+  /// The fields each strategy type accepts besides `type`.
+  static let fieldsByType: [String: [String]] = [
+    "recreate": [],
+    "rolling": ["maxSurge", "maxUnavailable"],
+    "bluegreen": ["previewListen", "autoPromote"],
+    "canary": ["steps"],
+  ]
+  static let typeNames = ["recreate", "rolling", "bluegreen", "canary"]
+
+  static func decode(_ node: YAMLNode, deployment: String, _ c: DecodeContext) -> Deployment.Strategy? {
+    let allowed = ["type"] + typeNames.flatMap { fieldsByType[$0] ?? [] }
+    guard let f = Fields(node, path: "spec.strategy", allowed: allowed, context: c),
+      let typeNode = f.required("type"), let type = c.string(typeNode, "spec.strategy.type")
+    else { return nil }
+    guard let own = fieldsByType[type] else {
+      var message = "unknown strategy type '\(type)' (expected recreate, rolling, bluegreen or canary)"
+      if let hint = suggestion(for: type, among: typeNames) { message += " (did you mean '\(hint)'?)" }
+      c.error(message, at: typeNode)
+      return nil
+    }
+    var misfit = false
+    for key in f.presentKeys.sorted() where key != "type" && !own.contains(key) {
+      let owner = typeNames.first { fieldsByType[$0]?.contains(key) == true } ?? "?"
+      if let keyNode = f.keyNode(key) {
+        c.error("'\(key)' applies only to strategy type '\(owner)', not '\(type)'", at: keyNode)
+      }
+      misfit = true
+    }
+    guard !misfit else { return nil }
+    switch type {
+    case "recreate":
+      return .recreate
+    case "rolling":
+      let surge = f["maxSurge"].map { c.int($0, "spec.strategy.maxSurge", in: 0...1000) } ?? 1
+      let unavailable = f["maxUnavailable"].map { c.int($0, "spec.strategy.maxUnavailable", in: 0...1000) } ?? 0
+      guard let surge, let unavailable else { return nil }
+      if surge == 0, unavailable == 0 {
+        c.error("'maxSurge' and 'maxUnavailable' cannot both be 0: the rollout could never progress", at: node)
+        return nil
+      }
+      return .rolling(maxSurge: surge, maxUnavailable: unavailable)
+    case "bluegreen":
+      let preview = f["previewListen"].flatMap {
+        DeploymentDecoder.decodeListen($0, "spec.strategy.previewListen", deployment: deployment, c)
+      }
+      let auto = f["autoPromote"].map { c.bool($0, "spec.strategy.autoPromote") } ?? true
+      return .blueGreen(previewListen: preview, autoPromote: auto ?? true)
+    default:
+      guard let stepsNode = f.required("steps") else { return nil }
+      return decodeCanarySteps(stepsNode, c).map { .canary(steps: $0) }
+    }
+  }
+
+  /// Weights in percent from 1 to 100, strictly increasing; each held for `pause`.
+  private static func decodeCanarySteps(_ node: YAMLNode, _ c: DecodeContext) -> [Deployment.CanaryStep]? {
+    var previous: (weight: Int, line: Int)?
+    let steps = c.list(node, "spec.strategy.steps") { item, path -> Deployment.CanaryStep? in
+      guard let f = Fields(item, path: path, allowed: ["weight", "pause"], context: c),
+        let weightNode = f.required("weight"), let weight = c.int(weightNode, "\(path).weight", in: 1...100)
+      else { return nil }
+      if let previous, weight <= previous.weight {
+        c.error(
+          "canary weights must increase: \(weight) after \(previous.weight) (line \(previous.line))", at: weightNode)
+      }
+      previous = (weight, weightNode.line)
+      let pause = f["pause"].map { c.duration($0, "\(path).pause", allowZero: true) } ?? ManifestDuration(milliseconds: 0)
+      return pause.map { Deployment.CanaryStep(weight: weight, pause: $0) }
+    }
+    if let steps, steps.isEmpty, case .sequence(let items) = node.content, items.isEmpty {
+      c.error("'spec.strategy.steps' needs at least one step", at: node)
+      return nil
+    }
+    return steps
+  }
+}

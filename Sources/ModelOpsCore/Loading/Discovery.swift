@@ -1,0 +1,112 @@
+/// Finds the manifest files under a path: recursively, in byte order of names, skipping names
+/// that start with `.` and what `.modelopsignore` lists, following only symlinks that stay inside.
+struct Discovery<Tree: ManifestTree> {
+  let tree: Tree
+  let root: String
+  let displayRoot: String
+  let options: LoadOptions
+  var ignore = IgnoreRules()
+  var files: [ManifestFile] = []
+  var diagnostics: [Diagnostic] = []
+  /// Folders already walked (by resolved path): a symlink loop is walked once.
+  private var visited: Set<String> = []
+
+  init(tree: Tree, root: String, displayRoot: String, options: LoadOptions) {
+    self.tree = tree
+    self.root = root
+    self.displayRoot = displayRoot
+    self.options = options
+  }
+
+  static func isManifestName(_ name: String) -> Bool { name.hasSuffix(".yaml") || name.hasSuffix(".yml") }
+
+  mutating func run() {
+    do {
+      switch try tree.entry(at: root) {
+      case .folder:
+        loadIgnoreFile()
+        walk(folder: root, relative: "")
+      case .file where Self.isManifestName(root):
+        files.append(ManifestFile(path: root, display: display("")))
+      case .file, .other:
+        fail("", "not a folder or a .yaml/.yml file")
+      case .symlink:
+        fail("", "the manifests path is a symlink: give the folder it points to")
+      case nil:
+        fail("", "no such folder: the configured manifests path is missing")
+      }
+    } catch {
+      fail("", error.description)
+    }
+  }
+
+  private mutating func loadIgnoreFile() {
+    let path = joinPath(root, ".modelopsignore")
+    let shown = ".modelopsignore"
+    guard case .file = try? tree.entry(at: path) else { return }
+    do {
+      let bytes = try tree.read(path, limit: options.maxFileBytes)
+      ignore = IgnoreRules(parsing: String(decoding: bytes, as: UTF8.self))
+    } catch {
+      fail(shown, error.description)
+    }
+  }
+
+  /// Walks `folder` (a tree path); `relative` is the same place seen from the manifests root.
+  private mutating func walk(folder: String, relative: String) {
+    guard visited.insert(folder).inserted else { return }
+    let entries: [TreeEntry]
+    do {
+      entries = try tree.entries(in: folder).sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+    } catch {
+      fail(relative, error.description)
+      return
+    }
+    for entry in entries where !entry.name.hasPrefix(".") {
+      let path = joinPath(folder, entry.name)
+      let shown = joinPath(relative, entry.name)
+      visit(path: path, relative: shown, kind: entry.kind, hops: 0)
+    }
+  }
+
+  private mutating func visit(path: String, relative: String, kind: TreeEntry.Kind, hops: Int) {
+    switch kind {
+    case .folder:
+      if !ignore.isIgnored(relative, isFolder: true) { walk(folder: path, relative: relative) }
+    case .file:
+      if Self.isManifestName(relative), !ignore.isIgnored(relative, isFolder: false) {
+        files.append(ManifestFile(path: path, display: display(relative)))
+      }
+    case .symlink(let target):
+      guard hops < options.maxSymlinkHops else {
+        fail(relative, "too many symlinks in a row (a loop?)")
+        return
+      }
+      let parent = path.split(separator: "/").dropLast().joined(separator: "/")
+      guard !target.hasPrefix("/"), let resolved = Names.repoRelative(joinPath(parent, target)) else {
+        fail(relative, "symlink points outside the repository ('\(target)'): refused")
+        return
+      }
+      do {
+        guard let targetKind = try tree.entry(at: resolved) else {
+          fail(relative, "symlink target '\(target)' does not exist")
+          return
+        }
+        visit(path: resolved, relative: relative, kind: targetKind, hops: hops + 1)
+      } catch {
+        fail(relative, error.description)
+      }
+    case .other:
+      break
+    }
+  }
+
+  private func display(_ relative: String) -> String {
+    ManifestLoader.display(relative, root: root, displayRoot: displayRoot)
+  }
+
+  /// Records a problem with a whole file or folder, given relative to the manifests root.
+  private mutating func fail(_ relative: String, _ message: String) {
+    diagnostics.append(Diagnostic(.error, at: SourceLocation(path: display(relative), line: 0, column: 0), message))
+  }
+}

@@ -1,0 +1,131 @@
+import Dispatch
+import Synchronization
+
+/// Limits on what one manifests tree may hold.
+public struct LoadOptions: Sendable {
+  /// Largest manifest file, in bytes (1 MiB).
+  public var maxFileBytes = 1 << 20
+  public var yaml = YAMLLimits()
+  /// Symlinks followed one after another before giving up.
+  public var maxSymlinkHops = 8
+
+  public init() {}
+}
+
+/// Every resource of a tree, or every reason it is invalid.
+public struct LoadResult: Sendable {
+  public var manifests: ManifestSet
+  /// Sorted by path, line and column.
+  public var diagnostics: [Diagnostic]
+  /// The manifest files read, as displayed.
+  public var files: [String]
+
+  /// Whether the tree may be applied: a single error makes the whole tree (the commit) invalid.
+  public var isValid: Bool { !diagnostics.hasErrors }
+}
+
+/// Reads every manifest under a path of a tree: discovery, YAML, decoding, then references.
+public enum ManifestLoader {
+  /// Loads the manifests under `path` of `tree`.
+  ///
+  /// - Parameters:
+  ///   - path: repo-relative folder (or single file) holding the manifests; `""` is the root.
+  ///   - displayRoot: prefix shown before repo-relative paths in diagnostics (what the user typed).
+  public static func load(
+    from tree: some ManifestTree, path: String = "", displayRoot: String = "", options: LoadOptions = LoadOptions()
+  ) -> LoadResult {
+    var discovery = Discovery(tree: tree, root: path, displayRoot: displayRoot, options: options)
+    discovery.run()
+    let files = discovery.files
+    let outcomes = decodeAll(files, tree: tree, options: options)
+
+    var diagnostics = discovery.diagnostics
+    var set = ManifestSet()
+    var references: [Reference] = []
+    var claims: [ListenClaim] = []
+    for outcome in outcomes {
+      diagnostics += outcome.diagnostics
+      references += outcome.references
+      claims += outcome.claims
+      for (manifest, location) in outcome.resources where !set.insert(manifest, at: location) {
+        let id = ResourceID(manifest.kind, manifest.metadata.name)
+        let first = set.locations[id].map { " (first declared at \($0))" } ?? ""
+        diagnostics.append(Diagnostic(.error, at: location, "duplicate \(id.kind.rawValue) '\(id.name)'\(first)"))
+      }
+    }
+    diagnostics += ReferenceValidator.check(set, references: references, claims: claims)
+    if files.isEmpty, discovery.diagnostics.isEmpty {
+      let shown = display("", root: path, displayRoot: displayRoot)
+      diagnostics.append(
+        Diagnostic(
+          .error, at: SourceLocation(path: shown, line: 0, column: 0),
+          "no manifests (*.yaml, *.yml) found: an empty path is refused rather than read as 'delete everything'"))
+    } else if set.count == 0, !diagnostics.hasErrors {
+      diagnostics.append(
+        Diagnostic(
+          .error, at: SourceLocation(path: display("", root: path, displayRoot: displayRoot), line: 0, column: 0),
+          "the manifest files hold no resources: an empty path is refused rather than read as 'delete everything'"))
+    }
+    return LoadResult(manifests: set, diagnostics: diagnostics.sortedForDisplay(), files: files.map(\.display))
+  }
+
+  /// How a path relative to the manifests root is shown: under `displayRoot` when given
+  /// (what the user typed), else as a repo-relative path.
+  static func display(_ relative: String, root: String, displayRoot: String) -> String {
+    let base = displayRoot.isEmpty ? root : displayRoot
+    if relative.isEmpty { return base.isEmpty ? "." : base }
+    if base.isEmpty || base == "." { return relative }
+    return base.hasSuffix("/") ? base + relative : "\(base)/\(relative)"
+  }
+
+  /// What one file yielded.
+  struct FileOutcome: Sendable {
+    var resources: [(Manifest, SourceLocation)] = []
+    var diagnostics: [Diagnostic] = []
+    var references: [Reference] = []
+    var claims: [ListenClaim] = []
+  }
+
+  /// Decodes files on every core; the order of results is the order of `files`.
+  private static func decodeAll(_ files: [ManifestFile], tree: some ManifestTree, options: LoadOptions) -> [FileOutcome] {
+    let results = Mutex([FileOutcome?](repeating: nil, count: files.count))
+    DispatchQueue.concurrentPerform(iterations: files.count) { index in
+      let outcome = decode(files[index], tree: tree, options: options)
+      results.withLock { $0[index] = outcome }
+    }
+    return results.withLock { $0.compactMap { $0 } }
+  }
+
+  static func decode(_ file: ManifestFile, tree: some ManifestTree, options: LoadOptions) -> FileOutcome {
+    var outcome = FileOutcome()
+    let bytes: [UInt8]
+    do {
+      bytes = try tree.read(file.path, limit: options.maxFileBytes)
+    } catch {
+      outcome.diagnostics.append(Diagnostic(.error, at: SourceLocation(path: file.display, line: 0, column: 0), error.description))
+      return outcome
+    }
+    let documents: [YAMLDocument]
+    do {
+      documents = try YAMLComposer.compose(bytes, limits: options.yaml)
+    } catch {
+      let location = SourceLocation(path: file.display, line: error.line, column: error.column)
+      outcome.diagnostics.append(Diagnostic(.error, at: location, error.message))
+      return outcome
+    }
+    let context = DecodeContext(path: file.display)
+    for document in documents where !document.root.isNull {
+      if let decoded = DocumentDecoder.decode(document.root, context) { outcome.resources.append(decoded) }
+    }
+    outcome.diagnostics = context.diagnostics
+    outcome.references = context.references
+    outcome.claims = context.listenClaims
+    return outcome
+  }
+}
+
+/// A manifest file found by discovery: the path to read, and the path to show.
+struct ManifestFile: Sendable {
+  var path: String
+  var display: String
+}

@@ -1,0 +1,46 @@
+/// A metric watched on a deployment, with a threshold and what to do when it is breached.
+public struct Monitor: Sendable, Hashable, Encodable {
+  public var metadata: ObjectMeta
+  public var spec: Spec
+
+  public struct Spec: Sendable, Hashable, Encodable {
+    public var deployment: String
+    public var source: Source
+    /// nil with an `alertmanager` source: the alert is the breach.
+    public var metric: Metric?
+    public var window: ManifestDuration?
+    public var threshold: Threshold?
+    /// How long a breach must hold before the monitor fires.
+    public var forDuration = ManifestDuration(milliseconds: 0)
+    public var actions: [Action] = [.notify]
+  }
+
+  public enum Source: Sendable, Hashable, Encodable {
+    /// The agent scrapes each replica.
+    case scrape(path: String, interval: ManifestDuration)
+    /// A PromQL query; `$version` and `$deployment` are substituted.
+    case prometheus(query: String)
+    /// An alert pushed to the agent's webhook.
+    case alertmanager(alertname: String)
+  }
+
+  public enum Metric: Sendable, Hashable, Encodable {
+    case ratio(numerator: String, denominator: String)
+    case gauge(String)
+    case quantile(histogram: String, q: Double)
+    case drift(feature: String, method: DriftMethod)
+  }
+
+  public enum DriftMethod: String, Sendable, Hashable, Encodable, CaseIterable {
+    case psi, ks
+  }
+
+  public struct Threshold: Sendable, Hashable, Encodable {
+    public var min: Double?
+    public var max: Double?
+  }
+
+  public enum Action: String, Sendable, Hashable, Encodable, CaseIterable {
+    case rollback, retrain, notify
+  }
+}

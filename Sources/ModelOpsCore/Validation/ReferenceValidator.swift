@@ -1,0 +1,69 @@
+/// Checks what no single document can: names that must match other resources of the same commit,
+/// and endpoints that two deployments may not share.
+enum ReferenceValidator {
+  static func check(_ set: ManifestSet, references: [Reference], claims: [ListenClaim]) -> [Diagnostic] {
+    var diagnostics: [Diagnostic] = []
+    func fail(_ message: String, _ location: SourceLocation) {
+      diagnostics.append(Diagnostic(.error, at: location, message))
+    }
+    for ref in references {
+      let id = ResourceID(ref.kind, ref.name)
+      guard set.contains(id) else {
+        var message = "'\(ref.field)' refers to \(ref.kind.rawValue) '\(ref.name)', which is not declared"
+        if let hint = suggestion(for: ref.name, among: names(of: ref.kind, in: set)) {
+          message += " (did you mean '\(hint)'?)"
+        }
+        fail(message, ref.location)
+        continue
+      }
+      switch ref.requirement {
+      case .exists:
+        break
+      case .modelHasAlias(let alias):
+        guard let model = set.models[ref.name], model.spec.alias(named: alias) == nil else { break }
+        let declared = model.spec.aliases.map(\.name)
+        var message = "model '\(ref.name)' has no alias '\(alias)'"
+        message += declared.isEmpty ? "" : " (it declares \(declared.map { "'\($0)'" }.joined(separator: ", ")))"
+        fail(message, ref.location)
+      case .pipelineTrains(let model):
+        if let pipeline = set.pipelines[ref.name], pipeline.spec.model != model {
+          fail("pipeline '\(ref.name)' trains model '\(pipeline.spec.model)', not '\(model)'", ref.location)
+        }
+      case .monitorWatches(let deployment):
+        if let monitor = set.monitors[ref.name], monitor.spec.deployment != deployment {
+          fail(
+            "monitor '\(ref.name)' watches deployment '\(monitor.spec.deployment)', so it cannot analyse '\(deployment)'",
+            ref.location)
+        }
+      }
+    }
+    diagnostics += listenClashes(claims)
+    return diagnostics
+  }
+
+  private static func names(of kind: ResourceKind, in set: ManifestSet) -> [String] {
+    set.locations.keys.filter { $0.kind == kind }.map(\.name).sorted()
+  }
+
+  /// Two endpoints clash on the same port when their hosts are equal or either is a wildcard.
+  private static func listenClashes(_ claims: [ListenClaim]) -> [Diagnostic] {
+    let wildcards: Set<String> = ["0.0.0.0", "::", "*"]
+    let ordered = claims.sorted { $0.location < $1.location }
+    var result: [Diagnostic] = []
+    for (index, claim) in ordered.enumerated() {
+      let earlier = ordered[..<index].first { other in
+        other.address.port == claim.address.port
+          && (other.address.host == claim.address.host || wildcards.contains(other.address.host)
+            || wildcards.contains(claim.address.host))
+      }
+      if let earlier {
+        result.append(
+          Diagnostic(
+            .error, at: claim.location,
+            "'\(claim.field)' \(claim.address) is already used by deployment '\(earlier.deployment)' (\(earlier.location))"
+          ))
+      }
+    }
+    return result
+  }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// `agent`: the ModelOps GitOps agent's command line. Commands only parse and wire; the work is
+/// in the library targets.
+@main
+struct Agent: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "agent",
+    abstract: "A GitOps agent for machine learning: models, training pipelines, deployments and monitors.",
+    version: "0.1.0",
+    subcommands: [Validate.self]
+  )
+}
+
+/// Output formats shared by the commands.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case text, json
+}

@@ -1,0 +1,22 @@
+import Foundation
+
+/// A stream that styles text only on a terminal, and never when `NO_COLOR` is set.
+struct Terminal {
+  let handle: FileHandle
+  let colour: Bool
+
+  static var standardError: Terminal { Terminal(handle: .standardError, fd: 2) }
+
+  init(handle: FileHandle, fd: Int32) {
+    self.handle = handle
+    let noColour = ProcessInfo.processInfo.environment["NO_COLOR"].map { !$0.isEmpty } ?? false
+    self.colour = isatty(fd) == 1 && !noColour
+  }
+
+  func write(_ text: String) { handle.write(Data(text.utf8)) }
+
+  private func style(_ code: String, _ text: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+  func red(_ text: String) -> String { style("1;31", text) }
+  func yellow(_ text: String) -> String { style("1;33", text) }
+  func bold(_ text: String) -> String { style("1", text) }
+}
