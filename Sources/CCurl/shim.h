@@ -15,4 +15,8 @@ static inline CURLcode modelops_curl_set_pointer(CURL *c, CURLoption o, void *v)
 static inline CURLcode modelops_curl_get_long(CURL *c, CURLINFO i, long *v) {
   return curl_easy_getinfo(c, i, v);
 }
+/* CURLVERSION_NOW is a macro. */
+static inline curl_version_info_data *modelops_curl_version(void) {
+  return curl_version_info(CURLVERSION_NOW);
+}
 #endif

@@ -16,7 +16,7 @@ import Testing
   }
 
   @Test func libcurlSupportsUnixSocketsAndHTTP() {
-    guard let info = curl_version_info(CURLVERSION_NOW) else {
+    guard let info = modelops_curl_version() else {
       Issue.record("curl_version_info returned nothing")
       return
     }

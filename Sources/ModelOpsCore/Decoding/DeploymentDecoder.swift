@@ -8,8 +8,10 @@ enum DeploymentDecoder {
     guard let f = Fields(node, path: "spec", allowed: allowed, context: c) else { return nil }
     let model = f.required("model").flatMap { decodeModelReference($0, c) }
     let listen = f.required("listen").flatMap { decodeListen($0, "spec.listen", deployment: name, c) }
-    guard let model, let listen else { return nil }
-    var spec = Deployment.Spec(model: model, listen: listen)
+    // Placeholders keep the rest of the spec checked; the document is dropped if anything failed.
+    var spec = Deployment.Spec(
+      model: model ?? ModelReference(model: "", selector: .version(1)),
+      listen: listen ?? ListenAddress(host: "", port: 0))
     if let n = f["runtime"] { spec.runtime = c.oneOf(n, "spec.runtime", Deployment.Runtime.allCases) }
     if let n = f["command"] {
       spec.command = c.stringList(n, "spec.command")

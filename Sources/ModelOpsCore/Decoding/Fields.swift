@@ -27,7 +27,6 @@ struct Fields {
           "duplicate field '\(key)' (first given at line \(first.key.line))", at: pair.key)
       } else if !allowed.contains(key) {
         var message = "unknown field '\(key)'"
-        if !path.isEmpty { message += " in \(path)" }
         if let hint = suggestion(for: key, among: allowed) { message += " (did you mean '\(hint)'?)" }
         context.error(message, at: pair.key)
       } else {

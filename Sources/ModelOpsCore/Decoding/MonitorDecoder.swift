@@ -9,8 +9,8 @@ enum MonitorDecoder {
       return d
     }
     let source = f.required("source").flatMap { decodeSource($0, c) }
-    guard let deployment, let source else { return nil }
-    var spec = Monitor.Spec(deployment: deployment, source: source)
+    // A placeholder source keeps the rest checked; the document is dropped if anything failed.
+    var spec = Monitor.Spec(deployment: deployment ?? "", source: source ?? .prometheus(query: ""))
     if case .alertmanager = source {
       for key in ["metric", "window", "threshold"] {
         if let keyNode = f.keyNode(key) {

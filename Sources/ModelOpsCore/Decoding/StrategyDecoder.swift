@@ -15,8 +15,8 @@ enum StrategyDecoder {
       let typeNode = f.required("type"), let type = c.string(typeNode, "spec.strategy.type")
     else { return nil }
     guard let own = fieldsByType[type] else {
-      var message = "unknown strategy type '\(type)' (expected recreate, rolling, bluegreen or canary)"
-      if let hint = suggestion(for: type, among: typeNames) { message += " (did you mean '\(hint)'?)" }
+      let hint = suggestion(for: type, among: typeNames).map { "did you mean '\($0)'?" }
+      let message = "unknown strategy type '\(type)' (\(hint ?? "expected recreate, rolling, bluegreen or canary"))"
       c.error(message, at: typeNode)
       return nil
     }
@@ -28,7 +28,13 @@ enum StrategyDecoder {
       }
       misfit = true
     }
-    guard !misfit else { return nil }
+    let strategy = decodeFields(of: type, f, node: node, deployment: deployment, c)
+    return misfit ? nil : strategy
+  }
+
+  private static func decodeFields(
+    of type: String, _ f: Fields, node: YAMLNode, deployment: String, _ c: DecodeContext
+  ) -> Deployment.Strategy? {
     switch type {
     case "recreate":
       return .recreate

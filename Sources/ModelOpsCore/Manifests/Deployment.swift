@@ -82,6 +82,11 @@ public struct ModelReference: Sendable, Hashable, Encodable, CustomStringConvert
   public var model: String
   public var selector: Selector
 
+  public init(model: String, selector: Selector) {
+    self.model = model
+    self.selector = selector
+  }
+
   public var description: String {
     switch selector {
     case .alias(let a): return "\(model)@\(a)"
@@ -99,6 +104,11 @@ public struct ModelReference: Sendable, Hashable, Encodable, CustomStringConvert
 public struct ListenAddress: Sendable, Hashable, Encodable, CustomStringConvertible {
   public var host: String
   public var port: Int
+
+  public init(host: String, port: Int) {
+    self.host = host
+    self.port = port
+  }
 
   public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
