@@ -7,6 +7,14 @@ enum DocumentDecoder {
       c.error("a manifest must be a mapping with apiVersion, kind, metadata and spec; got \(root.typeDescription)", at: root)
       return nil
     }
+    if case .mapping(let pairs) = root.content,
+      !pairs.contains(where: { ["apiVersion", "kind"].contains($0.key.scalar?.value ?? "") })
+    {
+      c.error(
+        "not a ModelOps manifest: no apiVersion or kind (list the file in .modelopsignore if another tool owns it)",
+        at: root)
+      return nil
+    }
     guard let f = Fields(root, path: "", allowed: ["apiVersion", "kind", "metadata", "spec"], context: c)
     else { return nil }
 

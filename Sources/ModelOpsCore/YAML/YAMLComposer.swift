@@ -24,6 +24,12 @@ public struct YAMLError: Error, Sendable, Equatable {
   public var line: Int
   public var column: Int
   public var message: String
+
+  public init(line: Int, column: Int, message: String) {
+    self.line = line
+    self.column = column
+    self.message = message
+  }
 }
 
 /// Composes YAML documents from libyaml's event stream.

@@ -1,0 +1,73 @@
+import ModelOpsCore
+import Testing
+
+@Suite struct ValueParsingTests {
+  @Test(arguments: [("500ms", 500), ("30s", 30_000), ("5m", 300_000), ("2h", 7_200_000), ("1h30m", 5_400_000), ("0s", 0)])
+  func durationsParseToMilliseconds(text: String, ms: Int64) {
+    #expect(ManifestDuration(parsing: text)?.milliseconds == ms)
+  }
+
+  @Test(arguments: ["30", "s", "-5s", "1.5h", "5 m", "", "99999999999999h", "10x"])
+  func malformedDurationsAreRefused(text: String) {
+    #expect(ManifestDuration(parsing: text) == nil)
+  }
+
+  @Test func durationsPrintInTheirShortestForm() {
+    #expect(ManifestDuration(milliseconds: 5_400_500).description == "1h30m500ms")
+  }
+
+  @Test(arguments: [("512Mi", Int64(512) << 20), ("2Gi", Int64(2) << 30), ("100M", 100_000_000), ("4096", 4096)])
+  func sizesParseToBytes(text: String, bytes: Int64) {
+    #expect(ByteSize(parsing: text)?.bytes == bytes)
+  }
+
+  @Test(arguments: ["512MB", "Mi", "0", "-1Gi", "1.5Gi"])
+  func malformedSizesAreRefused(text: String) {
+    #expect(ByteSize(parsing: text) == nil)
+  }
+
+  @Test func cronFieldsExpandToTheirValues() throws {
+    let s = try CronSchedule.parse("*/15 3,4 1-5 JAN-MAR 7").get()
+    #expect(s.minutes == [0, 15, 30, 45])
+    #expect(s.hours == [3, 4])
+    #expect(s.daysOfMonth == [1, 2, 3, 4, 5])
+    #expect(s.months == [1, 2, 3])
+    #expect(s.daysOfWeek == [0])
+  }
+
+  @Test func cronMacrosExpand() throws {
+    #expect(try CronSchedule.parse("@weekly").get().daysOfWeek == [0])
+  }
+
+  @Test(arguments: ["60 * * * *", "* * 0 * *", "* * * 13 *", "5-1 * * * *", "*/0 * * * *", "@often", "* * * *", "a b c d e"])
+  func malformedCronExpressionsAreRefused(text: String) {
+    #expect((try? CronSchedule.parse(text).get()) == nil)
+  }
+}
+
+@Suite struct IgnoreRulesTests {
+  @Test(arguments: [
+    ("legacy.yaml", "legacy.yaml", false, true),
+    ("legacy.yaml", "sub/legacy.yaml", false, true),
+    ("/legacy.yaml", "sub/legacy.yaml", false, false),
+    ("helm/", "helm", true, true),
+    ("helm/", "helm", false, false),
+    ("*.tmpl.yaml", "a/b/x.tmpl.yaml", false, true),
+    ("charts/**/values.yaml", "charts/a/b/values.yaml", false, true),
+    ("charts/**/values.yaml", "charts/values.yaml", false, true),
+    ("x[0-9].yaml", "x7.yaml", false, true),
+    ("x[!0-9].yaml", "x7.yaml", false, false),
+    ("k?.yaml", "k8.yaml", false, true),
+    ("\\#odd.yaml", "#odd.yaml", false, true),
+  ])
+  func patternsMatchAsInGitignore(pattern: String, path: String, isFolder: Bool, ignored: Bool) {
+    #expect(IgnoreRules(parsing: pattern).isIgnored(path, isFolder: isFolder) == ignored)
+  }
+
+  @Test func theLastMatchingPatternWinsAndCommentsAreSkipped() {
+    let rules = IgnoreRules(parsing: "# generated\n*.yaml\n!keep.yaml\n")
+    #expect(rules.isIgnored("drop.yaml", isFolder: false))
+    #expect(!rules.isIgnored("keep.yaml", isFolder: false))
+    #expect(!rules.isIgnored("# generated", isFolder: false))
+  }
+}
