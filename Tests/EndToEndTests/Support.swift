@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// The repository's root, found from this file's path.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .deletingLastPathComponent()
+
+/// What a finished process printed and how it exited.
+struct Outcome {
+  var status: Int32
+  var stdout: String
+  var stderr: String
+}
+
+/// The `agent` binary built beside the test bundle (the test target depends on it).
+func agentBinary() throws -> URL {
+  let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("agent")
+  let candidates = [
+    ProcessInfo.processInfo.environment["MODELOPS_AGENT_BINARY"].map { URL(fileURLWithPath: $0) },
+    beside,
+    repositoryRoot.appendingPathComponent(".build/debug/agent"),
+  ].compactMap { $0 }
+  guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+    throw TestFailure("agent binary not found in \(candidates.map(\.path))")
+  }
+  return found
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// Runs a program to completion with a time limit, collecting its output.
+func run(
+  _ executable: URL, _ arguments: [String], in directory: URL = repositoryRoot, environment: [String: String] = [:],
+  timeout: TimeInterval = 60
+) throws -> Outcome {
+  let process = Process()
+  process.executableURL = executable
+  process.arguments = arguments
+  process.currentDirectoryURL = directory
+  process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+  let out = Pipe()
+  let err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  process.standardInput = FileHandle.nullDevice
+  try process.run()
+  // Read both pipes while the process runs, so a full pipe cannot block it.
+  let group = DispatchGroup()
+  nonisolated(unsafe) var outData = Data()
+  nonisolated(unsafe) var errData = Data()
+  DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+  DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+  let deadline = Date().addingTimeInterval(timeout)
+  while process.isRunning, Date() < deadline { usleep(10_000) }
+  if process.isRunning {
+    process.terminate()
+    throw TestFailure("\(executable.lastPathComponent) \(arguments) did not finish within \(timeout) s")
+  }
+  group.wait()
+  process.waitUntilExit()
+  return Outcome(
+    status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+    stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs the agent binary.
+func agent(_ arguments: String..., in directory: URL = repositoryRoot, environment: [String: String] = [:]) throws
+  -> Outcome
+{
+  try run(agentBinary(), arguments, in: directory, environment: environment)
+}
+
+/// A temporary folder of files, removed when released.
+final class Scratch {
+  let url: URL
+
+  init() throws {
+    url = FileManager.default.temporaryDirectory.appendingPathComponent("modelops-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  }
+
+  deinit { try? FileManager.default.removeItem(at: url) }
+
+  func write(_ relative: String, _ text: String) throws {
+    let file = url.appendingPathComponent(relative)
+    try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try Data(text.utf8).write(to: file)
+  }
+}
