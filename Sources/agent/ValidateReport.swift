@@ -11,7 +11,9 @@ enum ValidateReport {
     }
     let errors = result.diagnostics.filter { $0.severity == .error }.count
     if errors > 0 {
-      terminal.write("\(errors) error\(errors == 1 ? "" : "s") in \(result.files.count) file\(result.files.count == 1 ? "" : "s"); nothing is valid until all are fixed.\n")
+      terminal.write(
+        "\(errors) error\(errors == 1 ? "" : "s") in \(result.files.count) file\(result.files.count == 1 ? "" : "s"); nothing is valid until all are fixed.\n"
+      )
       return
     }
     let counts = ResourceKind.allCases.map { kind in
@@ -19,7 +21,9 @@ enum ValidateReport {
       return "\(n) \(kind.rawValue)\(n == 1 ? "" : "s")"
     }
     let files = result.files.count
-    print("Valid: \(result.manifests.count) resources in \(files) file\(files == 1 ? "" : "s") (\(counts.joined(separator: ", "))).")
+    print(
+      "Valid: \(result.manifests.count) resources in \(files) file\(files == 1 ? "" : "s") (\(counts.joined(separator: ", ")))."
+    )
   }
 
   struct JSONReport: Encodable {

@@ -14,7 +14,8 @@ struct Outcome {
 
 /// The `agent` binary built beside the test bundle (the test target depends on it).
 func agentBinary() throws -> URL {
-  let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("agent")
+  let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+    "agent")
   let candidates = [
     ProcessInfo.processInfo.environment["MODELOPS_AGENT_BINARY"].map { URL(fileURLWithPath: $0) },
     beside,

@@ -32,17 +32,19 @@ import Testing
         listen: 127.0.0.1:9000
 
       """)
-    try scratch.write("models/m.yaml", "apiVersion: modelops/v1\nkind: Model\nmetadata: {name: m}\nspec: {aliases: {}, retain: 0}\n")
+    try scratch.write(
+      "models/m.yaml", "apiVersion: modelops/v1\nkind: Model\nmetadata: {name: m}\nspec: {aliases: {}, retain: 0}\n")
     let result = try agent("validate", scratch.url.path)
     #expect(result.status == 1)
     #expect(result.stdout == "")
     let lines = result.stderr.split(separator: "\n").map(String.init)
-    #expect(lines == [
-      "\(scratch.url.path)/deploy/api.yaml:5:10: error: 'spec.model' refers to Model 'missing', which is not declared",
-      "\(scratch.url.path)/deploy/api.yaml:7:3: error: unknown field 'replica' (did you mean 'replicas'?)",
-      "\(scratch.url.path)/models/m.yaml:4:29: error: 'spec.retain' must be at least 1, got 0",
-      "3 errors in 2 files; nothing is valid until all are fixed.",
-    ])
+    #expect(
+      lines == [
+        "\(scratch.url.path)/deploy/api.yaml:5:10: error: 'spec.model' refers to Model 'missing', which is not declared",
+        "\(scratch.url.path)/deploy/api.yaml:7:3: error: unknown field 'replica' (did you mean 'replicas'?)",
+        "\(scratch.url.path)/models/m.yaml:4:29: error: 'spec.retain' must be at least 1, got 0",
+        "3 errors in 2 files; nothing is valid until all are fixed.",
+      ])
   }
 
   @Test func jsonOutputListsErrorsWithTheirLocations() throws {

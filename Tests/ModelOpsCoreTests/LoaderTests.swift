@@ -48,9 +48,10 @@ final class TemporaryFolder {
     let dir = try TemporaryFolder()
     try dir.write("base.yaml", baseManifests)
     try dir.write("helm/values.yaml", "replicaCount: 1\n")
-    #expect(loadFolder(dir).diagnostics.map(\.description) == [
-      "m/helm/values.yaml:1:1: error: not a ModelOps manifest: no apiVersion or kind (list the file in .modelopsignore if another tool owns it)"
-    ])
+    #expect(
+      loadFolder(dir).diagnostics.map(\.description) == [
+        "m/helm/values.yaml:1:1: error: not a ModelOps manifest: no apiVersion or kind (list the file in .modelopsignore if another tool owns it)"
+      ])
     try dir.write(".modelopsignore", "# other tools\nhelm/\n")
     #expect(loadFolder(dir).isValid)
   }
@@ -64,10 +65,11 @@ final class TemporaryFolder {
     try dir.link("passwd.yaml", to: "/etc/passwd")
     try dir.link("up", to: "../..")
     let problems = loadFolder(dir).diagnostics.map(\.description)
-    #expect(problems == [
-      "m/passwd.yaml: error: symlink points outside the repository ('/etc/passwd'): refused",
-      "m/up: error: symlink points outside the repository ('../..'): refused",
-    ])
+    #expect(
+      problems == [
+        "m/passwd.yaml: error: symlink points outside the repository ('/etc/passwd'): refused",
+        "m/up: error: symlink points outside the repository ('../..'): refused",
+      ])
   }
 
   @Test func aSymlinkLoopIsWalkedOnce() throws {
@@ -83,15 +85,19 @@ final class TemporaryFolder {
     let dir = try TemporaryFolder()
     try dir.write("base.yaml", baseManifests)
     try dir.write("huge.yaml", "# " + String(repeating: "x", count: 1 << 20) + "\n")
-    #expect(loadFolder(dir).diagnostics.map(\.description) == [
-      "m/huge.yaml: error: file is larger than the 1024 KiB limit for a manifest"
-    ])
+    #expect(
+      loadFolder(dir).diagnostics.map(\.description) == [
+        "m/huge.yaml: error: file is larger than the 1024 KiB limit for a manifest"
+      ])
   }
 
   @Test func aMissingOrEmptyPathIsAnErrorNeverAnEmptySet() throws {
     let dir = try TemporaryFolder()
     let missing = ManifestLoader.load(from: DirectoryTree(root: dir.path + "/nope"), displayRoot: "nope")
-    #expect(missing.diagnostics.map(\.description) == ["nope: error: no such folder: the configured manifests path is missing"])
+    #expect(
+      missing.diagnostics.map(\.description) == [
+        "nope: error: no such folder: the configured manifests path is missing"
+      ])
     let empty = loadFolder(dir)
     #expect(!empty.isValid)
     #expect(empty.diagnostics.first?.message.hasPrefix("no manifests (*.yaml, *.yml) found") == true)
@@ -119,7 +125,9 @@ final class TemporaryFolder {
 
   @Test func hostileFilesEachFailWithTheirOwnError() {
     var bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    for i in 1...9 { bomb.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ",") + "]") }
+    for i in 1...9 {
+      bomb.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ",") + "]")
+    }
     let tree = MemoryTree(files: [
       "base.yaml": baseManifests,
       "bomb.yaml": bomb.joined(separator: "\n"),
@@ -127,10 +135,11 @@ final class TemporaryFolder {
       "docs.yaml": String(repeating: "---\n# empty\n", count: 10_001),
     ])
     let messages = ManifestLoader.load(from: tree).diagnostics.map { "\($0.location.path): \($0.message)" }
-    #expect(messages == [
-      "bomb.yaml: aliases expand to more than 100000 nodes (a YAML alias bomb?)",
-      "deep.yaml: nesting deeper than 64 levels",
-      "docs.yaml: more than 10000 documents in one file",
-    ])
+    #expect(
+      messages == [
+        "bomb.yaml: aliases expand to more than 100000 nodes (a YAML alias bomb?)",
+        "deep.yaml: nesting deeper than 64 levels",
+        "docs.yaml: more than 10000 documents in one file",
+      ])
   }
 }

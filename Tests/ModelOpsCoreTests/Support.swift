@@ -38,7 +38,9 @@ let baseManifests = """
 
 /// Loads `base.yaml` (unless left out) and `case.yaml`; returns `line:column: message` of each
 /// diagnostic of `case.yaml`, and the whole result.
-func load(_ yaml: String, withBase: Bool = true, options: LoadOptions = LoadOptions()) -> (problems: [String], result: LoadResult) {
+func load(_ yaml: String, withBase: Bool = true, options: LoadOptions = LoadOptions()) -> (
+  problems: [String], result: LoadResult
+) {
   var files = ["case.yaml": yaml]
   if withBase { files["base.yaml"] = baseManifests }
   let result = ManifestLoader.load(from: MemoryTree(files: files), options: options)

@@ -22,7 +22,8 @@ let ruleCases: [RuleCase] = [
   // Fields
   RuleCase(
     "an unknown field is reported with a suggestion",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nreplica: 2"),
+    document(
+      "Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nreplica: 2"),
     "9:3: unknown field 'replica' (did you mean 'replicas'?)"),
   RuleCase(
     "an unknown field far from any known one has no suggestion",
@@ -34,11 +35,14 @@ let ruleCases: [RuleCase] = [
     "6:3: missing required field 'steps' in 'spec'"),
   RuleCase(
     "a field given twice is reported at the second",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nreplicas: 1\nreplicas: 2"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nreplicas: 1\nreplicas: 2"),
     "10:3: duplicate field 'replicas' (first given at line 9)"),
   RuleCase(
     "a string where an integer belongs is a wrong type",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nreplicas: two"),
+    document(
+      "Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nreplicas: two"),
     "9:13: 'spec.replicas' must be an integer, got a string"),
   RuleCase(
     "a number where a string belongs says to quote it",
@@ -46,11 +50,14 @@ let ruleCases: [RuleCase] = [
     "7:15: 'spec.params.C' must be a string, got a number (quote it: \"1.0\")"),
   RuleCase(
     "a scalar where a mapping belongs is a wrong type",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nhealth: /healthz"),
+    document(
+      "Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nhealth: /healthz"),
     "9:11: 'spec.health' must be a mapping, got a string"),
   RuleCase(
     "yes is not a boolean (YAML 1.2)",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nrollback: {auto: yes}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nrollback: {auto: yes}"),
     "9:20: 'spec.rollback.auto' must be true or false, got a string"),
   // Names
   RuleCase(
@@ -80,7 +87,9 @@ let ruleCases: [RuleCase] = [
     "7:12: 'spec.timeout' must be longer than 0s"),
   RuleCase(
     "a size with a decimal unit name is refused",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nresources: {memory: 512MB}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nresources: {memory: 512MB}"),
     "9:23: 'spec.resources.memory' is not a size: '512MB' (write it like 512Mi or 2Gi)"),
   RuleCase(
     "a cron hour out of range is refused",
@@ -92,7 +101,9 @@ let ruleCases: [RuleCase] = [
     "8:24: cron schedule '0 3 * *' has 4 fields, expected 5"),
   RuleCase(
     "an unknown time zone is refused",
-    document("Pipeline", "p2", "model: fraud\nsteps: [{name: t, run: x}]\ntriggers: {schedule: \"@daily\", timezone: Mars/Olympus}"),
+    document(
+      "Pipeline", "p2",
+      "model: fraud\nsteps: [{name: t, run: x}]\ntriggers: {schedule: \"@daily\", timezone: Mars/Olympus}"),
     "8:44: unknown time zone 'Mars/Olympus'"),
   // References
   RuleCase(
@@ -113,7 +124,9 @@ let ruleCases: [RuleCase] = [
     "6:15: 'spec.deployment' refers to Deployment 'fraud-apu', which is not declared (did you mean 'fraud-api'?)"),
   RuleCase(
     "an analysis monitor must watch the deployment it analyses",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nanalysis: {monitors: [fraud-errors]}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nanalysis: {monitors: [fraud-errors]}"),
     "9:25: monitor 'fraud-errors' watches deployment 'fraud-api', so it cannot analyse 'd2'"),
   RuleCase(
     "a model's pipeline must train that model",
@@ -130,27 +143,43 @@ let ruleCases: [RuleCase] = [
   // Strategy
   RuleCase(
     "a field of another strategy type is refused",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: rolling\n  steps: [{weight: 10}]"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: rolling\n  steps: [{weight: 10}]"
+    ),
     "11:5: 'steps' applies only to strategy type 'canary', not 'rolling'"),
   RuleCase(
     "an unknown strategy type gets a suggestion",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy: {type: canery, steps: [{weight: 10}]}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy: {type: canery, steps: [{weight: 10}]}"
+    ),
     "9:20: unknown strategy type 'canery' (did you mean 'canary'?)"),
   RuleCase(
     "canary weights above 100 are refused",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps:\n    - {weight: 50}\n    - {weight: 150}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps:\n    - {weight: 50}\n    - {weight: 150}"
+    ),
     "13:18: 'spec.strategy.steps[1].weight' must be between 1 and 100, got 150"),
   RuleCase(
     "canary weights that do not increase are refused",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps:\n    - {weight: 50}\n    - {weight: 10}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps:\n    - {weight: 50}\n    - {weight: 10}"
+    ),
     "13:18: canary weights must increase: 10 after 50 (line 12)"),
   RuleCase(
     "a rolling update that can never progress is refused",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy: {type: rolling, maxSurge: 0, maxUnavailable: 0}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy: {type: rolling, maxSurge: 0, maxUnavailable: 0}"
+    ),
     "9:13: 'maxSurge' and 'maxUnavailable' cannot both be 0"),
   RuleCase(
     "a port above 65535 is refused",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nport: 70000"),
+    document(
+      "Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nport: 70000"),
     "9:9: 'spec.port' must be between 1 and 65535, got 70000"),
   RuleCase(
     "a listen port of 0 is refused",
@@ -162,7 +191,9 @@ let ruleCases: [RuleCase] = [
     "6:3: the docker runtime needs 'image' in 'spec'"),
   RuleCase(
     "variables the agent sets cannot be overridden",
-    document("Deployment", "d2", "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nenv: {PORT: \"1\"}"),
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nenv: {PORT: \"1\"}"),
     "9:9: 'PORT' is set by the agent and cannot be overridden in 'spec.env'"),
   // Aliases and gates
   RuleCase(
@@ -204,7 +235,8 @@ let ruleCases: [RuleCase] = [
     "7:12: 'spec.workdir' must be a path inside the repository, got '/etc'"),
   RuleCase(
     "a dvc pointer outside the repository is refused",
-    document("Pipeline", "p2", "model: fraud\ninputs: [{name: labels, dvc: ../labels.csv.dvc}]\nsteps: [{name: t, run: x}]"),
+    document(
+      "Pipeline", "p2", "model: fraud\ninputs: [{name: labels, dvc: ../labels.csv.dvc}]\nsteps: [{name: t, run: x}]"),
     "7:32: 'spec.inputs[0].dvc' must be a path inside the repository, got '../labels.csv.dvc'"),
   RuleCase(
     "a relative host input path is refused",
@@ -221,15 +253,22 @@ let ruleCases: [RuleCase] = [
     "8:3: 'threshold' is not used with an alertmanager source"),
   RuleCase(
     "a source with two kinds is refused",
-    document("Monitor", "m2", "deployment: fraud-api\nsource: {scrape: {}, prometheus: {query: up}}\nmetric: {gauge: up}\nthreshold: {min: 1}"),
+    document(
+      "Monitor", "m2",
+      "deployment: fraud-api\nsource: {scrape: {}, prometheus: {query: up}}\nmetric: {gauge: up}\nthreshold: {min: 1}"),
     "7:24: 'spec.source' takes only one of scrape, prometheus, alertmanager; got scrape and prometheus"),
   RuleCase(
     "a quantile of 1 is refused",
-    document("Monitor", "m2", "deployment: fraud-api\nsource: {scrape: {}}\nmetric: {quantile: {histogram: latency, q: 1}}\nthreshold: {max: 1}"),
+    document(
+      "Monitor", "m2",
+      "deployment: fraud-api\nsource: {scrape: {}}\nmetric: {quantile: {histogram: latency, q: 1}}\nthreshold: {max: 1}"
+    ),
     "8:46: 'spec.metric.quantile.q' must be between 0 and 1 (exclusive)"),
   RuleCase(
     "an unknown action gets a suggestion",
-    document("Monitor", "m2", "deployment: fraud-api\nsource: {scrape: {}}\nmetric: {gauge: up}\nthreshold: {min: 1}\nactions: [rolback]"),
+    document(
+      "Monitor", "m2",
+      "deployment: fraud-api\nsource: {scrape: {}}\nmetric: {gauge: up}\nthreshold: {min: 1}\nactions: [rolback]"),
     "10:13: 'spec.actions[0]' must be one of rollback, retrain, notify, got 'rolback' (did you mean 'rollback'?)"),
   // Document header
   RuleCase(
@@ -289,7 +328,8 @@ let ruleCases: [RuleCase] = [
   @Test func aValidAdditionalFileIsAccepted() {
     let yaml = document(
       "Deployment", "d2",
-      "model: fraud@3\nimage: localhost/x:1\nruntime: docker\nlisten: \"[::1]:9001\"\nstrategy: {type: bluegreen, previewListen: 127.0.0.1:9002}")
+      "model: fraud@3\nimage: localhost/x:1\nruntime: docker\nlisten: \"[::1]:9001\"\nstrategy: {type: bluegreen, previewListen: 127.0.0.1:9002}"
+    )
     let (problems, result) = load(yaml)
     #expect(problems == [])
     #expect(result.manifests.deployments["d2"]?.spec.listen == ListenAddress(host: "::1", port: 9001))

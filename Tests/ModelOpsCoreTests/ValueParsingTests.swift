@@ -2,7 +2,9 @@ import ModelOpsCore
 import Testing
 
 @Suite struct ValueParsingTests {
-  @Test(arguments: [("500ms", 500), ("30s", 30_000), ("5m", 300_000), ("2h", 7_200_000), ("1h30m", 5_400_000), ("0s", 0)])
+  @Test(arguments: [
+    ("500ms", 500), ("30s", 30_000), ("5m", 300_000), ("2h", 7_200_000), ("1h30m", 5_400_000), ("0s", 0),
+  ])
   func durationsParseToMilliseconds(text: String, ms: Int64) {
     #expect(ManifestDuration(parsing: text)?.milliseconds == ms)
   }
@@ -39,7 +41,9 @@ import Testing
     #expect(try CronSchedule.parse("@weekly").get().daysOfWeek == [0])
   }
 
-  @Test(arguments: ["60 * * * *", "* * 0 * *", "* * * 13 *", "5-1 * * * *", "*/0 * * * *", "@often", "* * * *", "a b c d e"])
+  @Test(arguments: [
+    "60 * * * *", "* * 0 * *", "* * * 13 *", "5-1 * * * *", "*/0 * * * *", "@often", "* * * *", "a b c d e",
+  ])
   func malformedCronExpressionsAreRefused(text: String) {
     #expect((try? CronSchedule.parse(text).get()) == nil)
   }

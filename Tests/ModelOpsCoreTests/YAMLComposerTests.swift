@@ -66,7 +66,9 @@ import Testing
 
   @Test func aBillionLaughsBombFailsAtTheAliasThatCrossesTheBudget() {
     var lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    for i in 1...9 { lines.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]") }
+    for i in 1...9 {
+      lines.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]")
+    }
     do {
       _ = try YAMLComposer.compose(Array(lines.joined(separator: "\n").utf8))
       Issue.record("the bomb was composed")

@@ -31,7 +31,9 @@ extension DecodeContext {
       return nil
     }
     guard range.contains(value) else {
-      let bound = range.upperBound == .max ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
+      let bound =
+        range.upperBound == .max
+        ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
       error("'\(field)' must be \(bound), got \(value)", at: node)
       return nil
     }

@@ -38,14 +38,15 @@ enum DeploymentDecoder {
     if let n = f["analysis"], let a = Fields(n, path: "spec.analysis", allowed: ["monitors"], context: c),
       let monitors = a["monitors"]
     {
-      spec.analysis.monitors = c.list(monitors, "spec.analysis.monitors") { item, path in
-        guard let monitor = c.nonEmptyString(item, path) else { return nil }
-        c.references.append(
-          Reference(
-            kind: .monitor, name: monitor, field: "spec.analysis.monitors", requirement: .monitorWatches(name),
-            location: c.location(item)))
-        return monitor
-      } ?? []
+      spec.analysis.monitors =
+        c.list(monitors, "spec.analysis.monitors") { item, path in
+          guard let monitor = c.nonEmptyString(item, path) else { return nil }
+          c.references.append(
+            Reference(
+              kind: .monitor, name: monitor, field: "spec.analysis.monitors", requirement: .monitorWatches(name),
+              location: c.location(item)))
+          return monitor
+        } ?? []
     }
     if let n = f["rollback"], let r = Fields(n, path: "spec.rollback", allowed: ["auto"], context: c),
       let auto = r["auto"]
@@ -60,7 +61,8 @@ enum DeploymentDecoder {
     guard let text = c.nonEmptyString(node, "spec.model") else { return nil }
     let parts = text.split(separator: "@", omittingEmptySubsequences: false)
     guard parts.count == 2, Names.isDNSLabel(String(parts[0])), !parts[1].isEmpty else {
-      c.error("'spec.model' must be NAME@ALIAS or NAME@VERSION (e.g. fraud-detector@production), got '\(text)'", at: node)
+      c.error(
+        "'spec.model' must be NAME@ALIAS or NAME@VERSION (e.g. fraud-detector@production), got '\(text)'", at: node)
       return nil
     }
     let model = String(parts[0])
@@ -71,7 +73,8 @@ enum DeploymentDecoder {
         return nil
       }
       selector = .version(version)
-      c.references.append(Reference(kind: .model, name: model, field: "spec.model", requirement: .exists, location: c.location(node)))
+      c.references.append(
+        Reference(kind: .model, name: model, field: "spec.model", requirement: .exists, location: c.location(node)))
     } else {
       let alias = String(parts[1])
       guard Names.isDNSLabel(alias) else {
@@ -80,13 +83,16 @@ enum DeploymentDecoder {
       }
       selector = .alias(alias)
       c.references.append(
-        Reference(kind: .model, name: model, field: "spec.model", requirement: .modelHasAlias(alias), location: c.location(node)))
+        Reference(
+          kind: .model, name: model, field: "spec.model", requirement: .modelHasAlias(alias), location: c.location(node)
+        ))
     }
     return ModelReference(model: model, selector: selector)
   }
 
   /// `host:port` or `[v6]:port`; the address is claimed for this deployment.
-  static func decodeListen(_ node: YAMLNode, _ field: String, deployment: String, _ c: DecodeContext) -> ListenAddress? {
+  static func decodeListen(_ node: YAMLNode, _ field: String, deployment: String, _ c: DecodeContext) -> ListenAddress?
+  {
     guard let text = c.nonEmptyString(node, field) else { return nil }
     var host = ""
     var portText = Substring("")
@@ -104,7 +110,8 @@ enum DeploymentDecoder {
       return nil
     }
     let address = ListenAddress(host: host, port: port)
-    c.listenClaims.append(ListenClaim(address: address, deployment: deployment, field: field, location: c.location(node)))
+    c.listenClaims.append(
+      ListenClaim(address: address, deployment: deployment, field: field, location: c.location(node)))
     return address
   }
 
@@ -113,12 +120,18 @@ enum DeploymentDecoder {
     guard let f = Fields(node, path: "spec.health", allowed: allowed, context: c) else { return nil }
     var h = Deployment.Health()
     if let n = f["path"], let path = c.nonEmptyString(n, "spec.health.path") {
-      if path.hasPrefix("/") { h.path = path } else { c.error("'spec.health.path' must start with '/', got '\(path)'", at: n) }
+      if path.hasPrefix("/") {
+        h.path = path
+      } else {
+        c.error("'spec.health.path' must start with '/', got '\(path)'", at: n)
+      }
     }
     if let n = f["interval"] { h.interval = c.duration(n, "spec.health.interval") ?? h.interval }
     if let n = f["timeout"] { h.timeout = c.duration(n, "spec.health.timeout") ?? h.timeout }
     if let n = f["failureThreshold"] { h.failureThreshold = c.int(n, "spec.health.failureThreshold", in: 1...100) ?? 3 }
-    if let n = f["startupTimeout"] { h.startupTimeout = c.duration(n, "spec.health.startupTimeout") ?? h.startupTimeout }
+    if let n = f["startupTimeout"] {
+      h.startupTimeout = c.duration(n, "spec.health.startupTimeout") ?? h.startupTimeout
+    }
     return h
   }
 

@@ -4,7 +4,8 @@ enum DocumentDecoder {
   static func decode(_ root: YAMLNode, _ c: DecodeContext) -> (Manifest, SourceLocation)? {
     let before = c.errorCount
     guard case .mapping = root.content else {
-      c.error("a manifest must be a mapping with apiVersion, kind, metadata and spec; got \(root.typeDescription)", at: root)
+      c.error(
+        "a manifest must be a mapping with apiVersion, kind, metadata and spec; got \(root.typeDescription)", at: root)
       return nil
     }
     if case .mapping(let pairs) = root.content,

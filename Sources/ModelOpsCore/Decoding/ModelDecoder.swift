@@ -56,7 +56,8 @@ enum ModelDecoder {
       return false
     }
     // Registries reserve these (MLflow resolves `latest` and `vN` itself).
-    let reserved = alias == "latest" || (alias.hasPrefix("v") && alias.dropFirst().allSatisfy(\.isNumber) && alias.count > 1)
+    let reserved =
+      alias == "latest" || (alias.hasPrefix("v") && alias.dropFirst().allSatisfy(\.isNumber) && alias.count > 1)
     if reserved {
       c.error("alias name '\(alias)' is reserved by model registries ('latest' and 'v<N>')", at: node)
       return false
@@ -93,7 +94,8 @@ enum ModelDecoder {
     }
     var rule = Model.LatestPassing(gates: [])
     if let n = f["gates"] {
-      rule.gates = c.list(n, "\(path).gates") { item, itemPath in decodeGate(item, itemPath, alias: alias, c, refs: &refs) } ?? []
+      rule.gates =
+        c.list(n, "\(path).gates") { item, itemPath in decodeGate(item, itemPath, alias: alias, c, refs: &refs) } ?? []
     }
     if let n = f["from"], let from = c.nonEmptyString(n, "\(path).from") {
       rule.from = from
@@ -138,7 +140,9 @@ enum ModelDecoder {
   }
 
   /// `from` must describe an order (staging → canary → production), never a loop.
-  private static func checkPromotionCycle(_ aliases: [Model.Alias], _ fromNodes: [(String, YAMLNode)], _ c: DecodeContext) {
+  private static func checkPromotionCycle(
+    _ aliases: [Model.Alias], _ fromNodes: [(String, YAMLNode)], _ c: DecodeContext
+  ) {
     var from: [String: String] = [:]
     for alias in aliases {
       if case .latestPassing(let rule) = alias.target, let source = rule.from { from[alias.name] = source }

@@ -5,7 +5,8 @@ enum MonitorDecoder {
     guard let f = Fields(node, path: "spec", allowed: allowed, context: c) else { return nil }
     let deployment = f.required("deployment").flatMap { n -> String? in
       guard let d = c.nonEmptyString(n, "spec.deployment") else { return nil }
-      c.references.append(Reference(kind: .deployment, name: d, field: "spec.deployment", requirement: .exists, location: c.location(n)))
+      c.references.append(
+        Reference(kind: .deployment, name: d, field: "spec.deployment", requirement: .exists, location: c.location(n)))
       return d
     }
     let source = f.required("source").flatMap { decodeSource($0, c) }
@@ -25,14 +26,15 @@ enum MonitorDecoder {
     if let n = f["for"] { spec.forDuration = c.duration(n, "spec.for", allowZero: true) ?? spec.forDuration }
     if let n = f["actions"] {
       var seen: Set<Monitor.Action> = []
-      spec.actions = c.list(n, "spec.actions") { item, path in
-        guard let action = c.oneOf(item, path, Monitor.Action.allCases) else { return nil }
-        guard seen.insert(action).inserted else {
-          c.error("action '\(action.rawValue)' is listed twice", at: item)
-          return nil
-        }
-        return action
-      } ?? spec.actions
+      spec.actions =
+        c.list(n, "spec.actions") { item, path in
+          guard let action = c.oneOf(item, path, Monitor.Action.allCases) else { return nil }
+          guard seen.insert(action).inserted else {
+            c.error("action '\(action.rawValue)' is listed twice", at: item)
+            return nil
+          }
+          return action
+        } ?? spec.actions
       if case .sequence(let items) = n.content, items.isEmpty {
         c.error("'spec.actions' needs at least one of rollback, retrain, notify", at: n)
       }
@@ -65,7 +67,11 @@ enum MonitorDecoder {
       guard let s = Fields(value, path: path, allowed: ["path", "interval"], context: c) else { return nil }
       var metricsPath = "/metrics"
       if let n = s["path"], let p = c.nonEmptyString(n, "\(path).path") {
-        if p.hasPrefix("/") { metricsPath = p } else { c.error("'\(path).path' must start with '/', got '\(p)'", at: n) }
+        if p.hasPrefix("/") {
+          metricsPath = p
+        } else {
+          c.error("'\(path).path' must start with '/', got '\(p)'", at: n)
+        }
       }
       let interval = s["interval"].map { c.duration($0, "\(path).interval") } ?? .seconds(15)
       return interval.map { .scrape(path: metricsPath, interval: $0) }

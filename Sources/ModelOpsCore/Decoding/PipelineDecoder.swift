@@ -8,7 +8,8 @@ enum PipelineDecoder {
     var spec = Pipeline.Spec(model: "", steps: [])
     if let n = f.required("model"), let model = c.nonEmptyString(n, "spec.model") {
       spec.model = model
-      c.references.append(Reference(kind: .model, name: model, field: "spec.model", requirement: .exists, location: c.location(n)))
+      c.references.append(
+        Reference(kind: .model, name: model, field: "spec.model", requirement: .exists, location: c.location(n)))
     }
     if let n = f["workdir"], let dir = c.nonEmptyString(n, "spec.workdir") {
       if let normal = Names.repoRelative(dir) {

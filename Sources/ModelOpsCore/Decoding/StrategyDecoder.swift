@@ -71,7 +71,8 @@ enum StrategyDecoder {
           "canary weights must increase: \(weight) after \(previous.weight) (line \(previous.line))", at: weightNode)
       }
       previous = (weight, weightNode.line)
-      let pause = f["pause"].map { c.duration($0, "\(path).pause", allowZero: true) } ?? ManifestDuration(milliseconds: 0)
+      let pause =
+        f["pause"].map { c.duration($0, "\(path).pause", allowZero: true) } ?? ManifestDuration(milliseconds: 0)
       return pause.map { Deployment.CanaryStep(weight: weight, pause: $0) }
     }
     if let steps, steps.isEmpty, case .sequence(let items) = node.content, items.isEmpty {

@@ -18,7 +18,7 @@ public struct DirectoryTree: ManifestTree {
     var result: [TreeEntry] = []
     while let item = readdir(dir) {
       let name = withUnsafeBytes(of: item.pointee.d_name) { raw in
-        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
       }
       if name == "." || name == ".." { continue }
       let path = joinPath(folder, name)
@@ -56,7 +56,8 @@ public struct DirectoryTree: ManifestTree {
     var bytes = [UInt8](repeating: 0, count: min(Int(info.st_size), limit) + 1)
     var total = 0
     while total < bytes.count {
-      let n = bytes.withUnsafeMutableBytes { raw in readBytes(fd, raw.baseAddress.map { $0 + total }, raw.count - total) }
+      let n = bytes.withUnsafeMutableBytes { raw in readBytes(fd, raw.baseAddress.map { $0 + total }, raw.count - total)
+      }
       if n < 0 {
         if errno == EINTR { continue }
         throw Self.error(file)

@@ -87,7 +87,8 @@ public enum ManifestLoader {
   }
 
   /// Decodes files on every core; the order of results is the order of `files`.
-  private static func decodeAll(_ files: [ManifestFile], tree: some ManifestTree, options: LoadOptions) -> [FileOutcome] {
+  private static func decodeAll(_ files: [ManifestFile], tree: some ManifestTree, options: LoadOptions) -> [FileOutcome]
+  {
     let results = Mutex([FileOutcome?](repeating: nil, count: files.count))
     DispatchQueue.concurrentPerform(iterations: files.count) { index in
       let outcome = decode(files[index], tree: tree, options: options)
@@ -102,7 +103,8 @@ public enum ManifestLoader {
     do {
       bytes = try tree.read(file.path, limit: options.maxFileBytes)
     } catch {
-      outcome.diagnostics.append(Diagnostic(.error, at: SourceLocation(path: file.display, line: 0, column: 0), error.description))
+      outcome.diagnostics.append(
+        Diagnostic(.error, at: SourceLocation(path: file.display, line: 0, column: 0), error.description))
       return outcome
     }
     let documents: [YAMLDocument]

@@ -23,11 +23,16 @@ public struct CronSchedule: Sendable, Hashable, Encodable, CustomStringConvertib
     ]
     let expanded = text.hasPrefix("@") ? macros[text] : text
     guard let expanded else {
-      return .failure(CronError(message: "unknown cron macro '\(text)' (use @hourly, @daily, @weekly, @monthly or @yearly)"))
+      return .failure(
+        CronError(message: "unknown cron macro '\(text)' (use @hourly, @daily, @weekly, @monthly or @yearly)"))
     }
     let fields = expanded.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
     guard fields.count == 5 else {
-      return .failure(CronError(message: "cron schedule '\(text)' has \(fields.count) fields, expected 5 (minute hour day-of-month month day-of-week)"))
+      return .failure(
+        CronError(
+          message:
+            "cron schedule '\(text)' has \(fields.count) fields, expected 5 (minute hour day-of-month month day-of-week)"
+        ))
     }
     let months = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
     let days = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
@@ -87,7 +92,8 @@ public struct CronSchedule: Sendable, Hashable, Encodable, CustomStringConvertib
         }
         guard range.contains(low), range.contains(high) else {
           return .failure(
-            CronError(message: "\(name) value out of range in '\(field)' (allowed \(range.lowerBound)-\(range.upperBound))"))
+            CronError(
+              message: "\(name) value out of range in '\(field)' (allowed \(range.lowerBound)-\(range.upperBound))"))
         }
         guard low <= high else { return .failure(CronError(message: "\(name) range '\(base)' runs backwards")) }
       }

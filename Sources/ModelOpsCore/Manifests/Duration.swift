@@ -40,7 +40,6 @@ public struct ManifestDuration: Sendable, Hashable, Comparable, Encodable, Custo
 
   public static func < (a: ManifestDuration, b: ManifestDuration) -> Bool { a.milliseconds < b.milliseconds }
 
-
   public func encode(to encoder: any Encoder) throws {
     var c = encoder.singleValueContainer()
     try c.encode(description)
@@ -70,7 +69,6 @@ public struct ByteSize: Sendable, Hashable, Encodable, CustomStringConvertible {
     self.bytes = product
     self.description = text
   }
-
 
   public func encode(to encoder: any Encoder) throws {
     var c = encoder.singleValueContainer()

@@ -5,9 +5,17 @@ public enum ResourceKind: String, Sendable, Hashable, CaseIterable, Codable, Com
   case deployment = "Deployment"
   case monitor = "Monitor"
 
-  public static func < (a: ResourceKind, b: ResourceKind) -> Bool {
-    allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+  /// Dependency order: a model before the pipeline that trains it, deployments before monitors.
+  private var rank: Int {
+    switch self {
+    case .model: return 0
+    case .pipeline: return 1
+    case .deployment: return 2
+    case .monitor: return 3
+    }
   }
+
+  public static func < (a: ResourceKind, b: ResourceKind) -> Bool { a.rank < b.rank }
 }
 
 /// The one supported `apiVersion`.
