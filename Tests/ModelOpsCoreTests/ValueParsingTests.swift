@@ -1,3 +1,4 @@
+import Foundation
 import ModelOpsCore
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
     #expect(ManifestDuration(parsing: text)?.milliseconds == ms)
   }
 
-  @Test(arguments: ["30", "s", "-5s", "1.5h", "5 m", "", "99999999999999h", "10x"])
+  @Test(arguments: ["30", "s", "-5s", "1.5h", "5 m", "", "99999999999999h", "10x", "100000000000d100000000000d"])
   func malformedDurationsAreRefused(text: String) {
     #expect(ManifestDuration(parsing: text) == nil)
   }
@@ -73,5 +74,16 @@ import Testing
     #expect(rules.isIgnored("drop.yaml", isFolder: false))
     #expect(!rules.isIgnored("keep.yaml", isFolder: false))
     #expect(!rules.isIgnored("# generated", isFolder: false))
+  }
+}
+
+@Suite struct TextEncodingTests {
+  @Test func valuesWrittenAsTextEncodeAsTheSameText() throws {
+    let reference = ModelReference(model: "fraud", selector: .alias("production"))
+    let listen = ListenAddress(host: "::1", port: 9000)
+    let duration = try #require(ManifestDuration(parsing: "90s"))
+    let encoded = try JSONEncoder().encode([reference.description: listen])
+    #expect(String(decoding: encoded, as: UTF8.self) == #"{"fraud@production":"[::1]:9000"}"#)
+    #expect(String(decoding: try JSONEncoder().encode([duration]), as: UTF8.self) == #"["1m30s"]"#)
   }
 }

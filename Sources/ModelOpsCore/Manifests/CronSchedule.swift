@@ -1,6 +1,6 @@
 /// A five-field cron expression (`minute hour day-of-month month day-of-week`), or a macro
 /// such as `@daily`. Validated here; the next firing time is computed by the scheduler.
-public struct CronSchedule: Sendable, Hashable, Encodable, CustomStringConvertible {
+public struct CronSchedule: Sendable, Hashable, EncodedAsText {
   /// Allowed values of each field, as sets of integers.
   public var minutes: Set<Int>
   public var hours: Set<Int>
@@ -9,11 +9,6 @@ public struct CronSchedule: Sendable, Hashable, Encodable, CustomStringConvertib
   /// 0 = Sunday … 6 = Saturday (7 is read as Sunday).
   public var daysOfWeek: Set<Int>
   public var description: String
-
-  public func encode(to encoder: any Encoder) throws {
-    var c = encoder.singleValueContainer()
-    try c.encode(description)
-  }
 
   /// Parses the expression; on failure, says which field is wrong and why.
   public static func parse(_ text: String) -> Result<CronSchedule, CronError> {

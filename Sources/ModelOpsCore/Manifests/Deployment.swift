@@ -74,7 +74,7 @@ public struct Deployment: Sendable, Hashable, Encodable {
 }
 
 /// `NAME@ALIAS` or `NAME@VERSION`.
-public struct ModelReference: Sendable, Hashable, Encodable, CustomStringConvertible {
+public struct ModelReference: Sendable, Hashable, EncodedAsText {
   public enum Selector: Sendable, Hashable, Encodable {
     case alias(String)
     case version(Int)
@@ -94,14 +94,10 @@ public struct ModelReference: Sendable, Hashable, Encodable, CustomStringConvert
     }
   }
 
-  public func encode(to encoder: any Encoder) throws {
-    var c = encoder.singleValueContainer()
-    try c.encode(description)
-  }
 }
 
 /// `host:port` of a listening socket (`[::1]:port` for IPv6).
-public struct ListenAddress: Sendable, Hashable, Encodable, CustomStringConvertible {
+public struct ListenAddress: Sendable, Hashable, EncodedAsText {
   public var host: String
   public var port: Int
 
@@ -112,8 +108,4 @@ public struct ListenAddress: Sendable, Hashable, Encodable, CustomStringConverti
 
   public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-  public func encode(to encoder: any Encoder) throws {
-    var c = encoder.singleValueContainer()
-    try c.encode(description)
-  }
 }

@@ -1,5 +1,5 @@
 /// A span of time written `500ms`, `30s`, `5m`, `2h` (or combined, `1h30m`), kept in milliseconds.
-public struct ManifestDuration: Sendable, Hashable, Comparable, Encodable, CustomStringConvertible {
+public struct ManifestDuration: Sendable, Hashable, Comparable, EncodedAsText {
   public var milliseconds: Int64
 
   public init(milliseconds: Int64) { self.milliseconds = milliseconds }
@@ -15,13 +15,14 @@ public struct ManifestDuration: Sendable, Hashable, Comparable, Encodable, Custo
       let digits = rest.prefix { $0.isASCII && $0.isNumber }
       guard !digits.isEmpty, digits.count <= 12, let value = Int64(digits) else { return nil }
       rest = rest.dropFirst(digits.count)
-      // Longest unit first so "ms" is not read as "m".
-      guard let unit = units.sorted(by: { $0.0.count > $1.0.count }).first(where: { rest.hasPrefix($0.0) })
+      // `units` lists "ms" before "m", so "500ms" is not read as minutes.
+      guard let unit = units.first(where: { rest.hasPrefix($0.0) })
       else { return nil }
       rest = rest.dropFirst(unit.0.count)
       let (product, overflow) = value.multipliedReportingOverflow(by: unit.1)
-      guard !overflow else { return nil }
-      total += product
+      let (sum, sumOverflow) = total.addingReportingOverflow(product)
+      guard !overflow, !sumOverflow else { return nil }
+      total = sum
     }
     self.milliseconds = total
   }
@@ -40,14 +41,10 @@ public struct ManifestDuration: Sendable, Hashable, Comparable, Encodable, Custo
 
   public static func < (a: ManifestDuration, b: ManifestDuration) -> Bool { a.milliseconds < b.milliseconds }
 
-  public func encode(to encoder: any Encoder) throws {
-    var c = encoder.singleValueContainer()
-    try c.encode(description)
-  }
 }
 
 /// A size in bytes written `512Mi`, `2Gi`, `100M` or a bare number of bytes.
-public struct ByteSize: Sendable, Hashable, Encodable, CustomStringConvertible {
+public struct ByteSize: Sendable, Hashable, EncodedAsText {
   public var bytes: Int64
   public var description: String
 
@@ -70,8 +67,4 @@ public struct ByteSize: Sendable, Hashable, Encodable, CustomStringConvertible {
     self.description = text
   }
 
-  public func encode(to encoder: any Encoder) throws {
-    var c = encoder.singleValueContainer()
-    try c.encode(description)
-  }
 }
