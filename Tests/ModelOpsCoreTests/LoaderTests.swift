@@ -142,4 +142,13 @@ final class TemporaryFolder {
         "docs.yaml: more than 10000 documents in one file",
       ])
   }
+
+  @Test func aReferenceToAResourceWithItsOwnErrorsIsNotReportedAgain() {
+    let tree = MemoryTree(files: [
+      "model.yaml": document("Model", "m2", "aliases: {p: {version: 1}}\nretian: 5"),
+      "deploy.yaml": document("Deployment", "d2", "model: m2@p\ncommand: [x]\nlisten: 127.0.0.1:9001"),
+    ])
+    let problems = ManifestLoader.load(from: tree).diagnostics.map(\.description)
+    #expect(problems == ["model.yaml:7:3: error: unknown field 'retian' (did you mean 'retain'?)"])
+  }
 }

@@ -85,7 +85,7 @@ extension DecodeContext {
   func oneOf<T: RawRepresentable>(_ node: YAMLNode, _ field: String, _ cases: [T]) -> T?
   where T.RawValue == String {
     guard let text = string(node, field) else { return nil }
-    if let value = T(rawValue: text), cases.contains(where: { $0.rawValue == text }) { return value }
+    if let value = cases.first(where: { $0.rawValue == text }) { return value }
     let names = cases.map(\.rawValue)
     var message = "'\(field)' must be one of \(names.joined(separator: ", ")), got '\(text)'"
     if let hint = suggestion(for: text, among: names) { message += " (did you mean '\(hint)'?)" }

@@ -9,6 +9,9 @@ final class DecodeContext {
   var references: [Reference] = []
   /// Listen addresses claimed by deployments, checked for clashes.
   var listenClaims: [ListenClaim] = []
+  /// Resources whose kind and name are known but whose document has errors: references to them
+  /// are not reported again as undeclared.
+  var declaredWithErrors: [ResourceID] = []
 
   init(path: String) { self.path = path }
 
@@ -18,11 +21,6 @@ final class DecodeContext {
 
   func error(_ message: String, at node: YAMLNode) {
     diagnostics.append(Diagnostic(.error, at: location(node), message))
-  }
-
-  func error(_ message: String, line: Int, column: Int) {
-    diagnostics.append(
-      Diagnostic(.error, at: SourceLocation(path: path, line: line, column: column), message))
   }
 
   var errorCount: Int { diagnostics.count }

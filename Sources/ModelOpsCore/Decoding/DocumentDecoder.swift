@@ -57,7 +57,10 @@ enum DocumentDecoder {
     case .monitor:
       manifest = MonitorDecoder.decode(specNode, name: meta.name, c).map { .monitor(Monitor(metadata: meta, spec: $0)) }
     }
-    guard let manifest, let metadata, c.errorCount == before else { return nil }
+    guard let manifest, let metadata, c.errorCount == before else {
+      if let metadata { c.declaredWithErrors.append(ResourceID(kind, metadata.0.name)) }
+      return nil
+    }
     return (manifest, metadata.1)
   }
 

@@ -43,8 +43,10 @@ public enum ManifestLoader {
     var set = ManifestSet()
     var references: [Reference] = []
     var claims: [ListenClaim] = []
+    var declaredWithErrors: Set<ResourceID> = []
     for outcome in outcomes {
       diagnostics += outcome.diagnostics
+      declaredWithErrors.formUnion(outcome.declaredWithErrors)
       references += outcome.references
       claims += outcome.claims
       for (manifest, location) in outcome.resources where !set.insert(manifest, at: location) {
@@ -53,7 +55,8 @@ public enum ManifestLoader {
         diagnostics.append(Diagnostic(.error, at: location, "duplicate \(id.kind.rawValue) '\(id.name)'\(first)"))
       }
     }
-    diagnostics += ReferenceValidator.check(set, references: references, claims: claims)
+    diagnostics += ReferenceValidator.check(
+      set, declaredWithErrors: declaredWithErrors, references: references, claims: claims)
     if files.isEmpty, discovery.diagnostics.isEmpty {
       let shown = display("", root: path, displayRoot: displayRoot)
       diagnostics.append(
@@ -84,6 +87,7 @@ public enum ManifestLoader {
     var diagnostics: [Diagnostic] = []
     var references: [Reference] = []
     var claims: [ListenClaim] = []
+    var declaredWithErrors: [ResourceID] = []
   }
 
   /// Decodes files on every core; the order of results is the order of `files`.
@@ -122,6 +126,7 @@ public enum ManifestLoader {
     outcome.diagnostics = context.diagnostics
     outcome.references = context.references
     outcome.claims = context.listenClaims
+    outcome.declaredWithErrors = context.declaredWithErrors
     return outcome
   }
 }

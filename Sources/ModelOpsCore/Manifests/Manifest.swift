@@ -59,9 +59,3 @@ public enum Manifest: Sendable, Hashable {
     }
   }
 }
-
-/// Where a resource was declared: its document's first line, for errors found later.
-public struct Declared<Resource: Sendable & Hashable>: Sendable, Hashable {
-  public var resource: Resource
-  public var location: SourceLocation
-}

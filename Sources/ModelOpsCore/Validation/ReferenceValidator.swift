@@ -1,13 +1,18 @@
 /// Checks what no single document can: names that must match other resources of the same commit,
 /// and endpoints that two deployments may not share.
 enum ReferenceValidator {
-  static func check(_ set: ManifestSet, references: [Reference], claims: [ListenClaim]) -> [Diagnostic] {
+  /// - Parameter declaredWithErrors: resources whose own errors are already reported; a
+  ///   reference to one is not an error of its own.
+  static func check(
+    _ set: ManifestSet, declaredWithErrors: Set<ResourceID>, references: [Reference], claims: [ListenClaim]
+  ) -> [Diagnostic] {
     var diagnostics: [Diagnostic] = []
     func fail(_ message: String, _ location: SourceLocation) {
       diagnostics.append(Diagnostic(.error, at: location, message))
     }
     for ref in references {
       let id = ResourceID(ref.kind, ref.name)
+      if declaredWithErrors.contains(id), !set.contains(id) { continue }
       guard set.contains(id) else {
         var message = "'\(ref.field)' refers to \(ref.kind.rawValue) '\(ref.name)', which is not declared"
         if let hint = suggestion(for: ref.name, among: names(of: ref.kind, in: set)) {
