@@ -151,4 +151,13 @@ final class TemporaryFolder {
     let problems = ManifestLoader.load(from: tree).diagnostics.map(\.description)
     #expect(problems == ["model.yaml:7:3: error: unknown field 'retian' (did you mean 'retain'?)"])
   }
+
+  @Test func aRootFolderThatIsASymlinkIsFollowed() throws {
+    let dir = try TemporaryFolder()
+    try dir.write("real/base.yaml", baseManifests)
+    try dir.link("alias", to: "real")
+    let result = ManifestLoader.load(from: DirectoryTree(root: dir.path + "/alias"))
+    #expect(result.isValid)
+    #expect(result.files == ["base.yaml"])
+  }
 }

@@ -29,7 +29,9 @@ public struct DirectoryTree: ManifestTree {
 
   public func entry(at path: String) throws(TreeError) -> TreeEntry.Kind? {
     var info = stat()
-    guard lstat(absolute(path), &info) == 0 else {
+    // The root is what the caller chose, so it may be a symlink; inside it, links are reported.
+    let status = path.isEmpty ? stat(root, &info) : lstat(absolute(path), &info)
+    guard status == 0 else {
       if errno == ENOENT || errno == ENOTDIR { return nil }
       throw Self.error(path)
     }

@@ -31,7 +31,7 @@ struct Discovery<Tree: ManifestTree> {
       case .file, .other:
         fail("", "not a folder or a .yaml/.yml file")
       case .symlink:
-        fail("", "the manifests path is a symlink: give the folder it points to")
+        fail("", "the manifests path is a symlink: give the file or folder it points to")
       case nil:
         fail("", "no such folder: the configured manifests path is missing")
       }
