@@ -8,6 +8,10 @@ public struct CronSchedule: Sendable, Hashable, EncodedAsText {
   public var months: Set<Int>
   /// 0 = Sunday … 6 = Saturday (7 is read as Sunday).
   public var daysOfWeek: Set<Int>
+  /// Whether day-of-month / day-of-week were restricted (not `*`): when both are, cron fires on
+  /// days matching either.
+  public var restrictsDayOfMonth: Bool
+  public var restrictsDayOfWeek: Bool
   public var description: String
 
   /// Parses the expression; on failure, says which field is wrong and why.
@@ -47,6 +51,7 @@ public struct CronSchedule: Sendable, Hashable, EncodedAsText {
     return .success(
       CronSchedule(
         minutes: sets[0], hours: sets[1], daysOfMonth: sets[2], months: sets[3], daysOfWeek: dow,
+        restrictsDayOfMonth: !fields[2].hasPrefix("*"), restrictsDayOfWeek: !fields[4].hasPrefix("*"),
         description: text))
   }
 
