@@ -9,7 +9,8 @@ let package = Package(
     .library(name: "ModelOpsCore", targets: ["ModelOpsCore"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     // C libraries, wrapped as system libraries (apt: libyaml-dev, libgit2-dev, libcurl4-openssl-dev).
@@ -23,15 +24,27 @@ let package = Package(
     // The pure core: YAML composition, manifest types, loading and validation.
     .target(name: "ModelOpsCore", dependencies: ["CYAML"]),
 
+    // The git source: repositories, trees at a commit, fetch with credentials, checkouts.
+    .target(name: "GitSource", dependencies: ["CGit2", "ModelOpsCore"]),
+
+    // The state store: SQLite (WAL) with migrations; registry, runs, deployments, journal, events.
+    .target(
+      name: "StateStore",
+      dependencies: ["ModelOpsCore", .product(name: "GRDB", package: "GRDB.swift")]),
+
     // The command line: wiring only.
     .executableTarget(
       name: "agent",
       dependencies: [
         "ModelOpsCore",
+        "GitSource",
+        "StateStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
     .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"]),
+    .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "ModelOpsCore"]),
+    .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "ModelOpsCore"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
     .testTarget(name: "EndToEndTests", dependencies: ["agent"]),
   ],

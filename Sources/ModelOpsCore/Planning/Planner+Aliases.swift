@@ -106,10 +106,10 @@ extension PlanningContext {
     guard !gates.isEmpty else { return "no gates" }
     return gates.map { gate in
       var parts: [String] = []
-      if let min = gate.min { parts.append("\(gate.metric) ≥ \(min)") }
-      if let max = gate.max { parts.append("\(gate.metric) ≤ \(max)") }
+      if let min = gate.min { parts.append("\(gate.metric) ≥ \(formatNumber(min))") }
+      if let max = gate.max { parts.append("\(gate.metric) ≤ \(formatNumber(max))") }
       if let beats = gate.beats {
-        parts.append("\(gate.metric) beats '\(beats)'" + (gate.margin != 0 ? " by \(gate.margin)" : ""))
+        parts.append("\(gate.metric) beats '\(beats)'" + (gate.margin != 0 ? " by \(formatNumber(gate.margin))" : ""))
       }
       return parts.joined(separator: ", ")
     }.joined(separator: ", ")
@@ -118,4 +118,9 @@ extension PlanningContext {
   private mutating func record(_ model: String, _ alias: String, _ planned: PlannedAlias) {
     plannedAliases[model, default: [:]][alias] = planned
   }
+}
+
+/// `50` rather than `50.0`; other numbers as Swift prints them.
+func formatNumber(_ value: Double) -> String {
+  value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
 }

@@ -1,0 +1,95 @@
+import CGit2
+import Foundation
+import ModelOpsCore
+
+/// How to authenticate to a remote. Never printed: `description` hides the secret.
+public enum GitCredentials: Sendable, CustomStringConvertible {
+  case none
+  /// HTTPS with a token as the password (GitHub, Gitea, GitLab all accept this).
+  case token(String)
+  /// SSH with a private key file.
+  case sshKey(privateKey: String, passphrase: String?)
+
+  public var description: String {
+    switch self {
+    case .none: return "none"
+    case .token: return "token (hidden)"
+    case .sshKey(let key, _): return "ssh key \(key)"
+    }
+  }
+}
+
+/// The payload libgit2 hands back to the credentials callback; it may call more than once.
+private final class CredentialBox {
+  let credentials: GitCredentials
+  var attempts = 0
+  init(_ credentials: GitCredentials) { self.credentials = credentials }
+}
+
+/// Answers libgit2's request for credentials from the box in `payload`.
+private let acquireCredentials: git_credential_acquire_cb = { out, _, usernameFromURL, allowed, payload in
+  guard let out, let payload else { return GIT_PASSTHROUGH.rawValue }
+  let box = Unmanaged<CredentialBox>.fromOpaque(payload).takeUnretainedValue()
+  box.attempts += 1
+  // libgit2 asks again after a refusal: stop rather than loop on bad credentials.
+  guard box.attempts <= 2 else { return GIT_EAUTH.rawValue }
+  let user = usernameFromURL.map { String(cString: $0) }
+  switch box.credentials {
+  case .none:
+    return GIT_PASSTHROUGH.rawValue
+  case .token(let token):
+    guard allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0 else { return GIT_PASSTHROUGH.rawValue }
+    return git_credential_userpass_plaintext_new(out, user ?? "x-access-token", token)
+  case .sshKey(let key, let passphrase):
+    guard allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else { return GIT_PASSTHROUGH.rawValue }
+    return git_credential_ssh_key_new(out, user ?? "git", nil, key, passphrase)
+  }
+}
+
+/// A bare mirror of a remote repository, kept in the agent's state folder and fetched on demand.
+public enum GitMirror {
+  /// Clones `url` into `path` if absent, else fetches every branch and tag; returns the mirror.
+  public static func sync(url: String, into path: String, credentials: GitCredentials) throws(GitError)
+    -> GitRepository
+  {
+    _ = libgit2Ready
+    let shown = redactURLs(in: url)
+    let box = CredentialBox(credentials)
+    let payload = Unmanaged.passUnretained(box).toOpaque()
+    var fetchOptions = modelops_git_fetch_options()
+    fetchOptions.callbacks.credentials = acquireCredentials
+    fetchOptions.callbacks.payload = payload
+    fetchOptions.prune = GIT_FETCH_PRUNE
+    fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
+    // The box must outlive every callback libgit2 makes during the call.
+    return try withExtendedLifetime(box) { () throws(GitError) -> GitRepository in
+      if FileManager.default.fileExists(atPath: path + "/HEAD") {
+        let repository = try GitRepository.open(path)
+        try repository.locked { () throws(GitError) in
+          var remote: OpaquePointer?
+          try check("finding the remote of \(path)", git_remote_lookup(&remote, repository.pointer, "origin"))
+          defer { git_remote_free(remote) }
+          try check("fetching \(shown)", git_remote_fetch(remote, nil, &fetchOptions, nil))
+        }
+        repository.preferRemoteBranches = true
+        return repository
+      }
+      try? FileManager.default.createDirectory(
+        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+      var options = modelops_git_clone_options()
+      options.bare = 1
+      options.fetch_opts = fetchOptions
+      var repo: OpaquePointer?
+      try check("cloning \(shown)", git_clone(&repo, url, path, &options))
+      git_repository_free(repo)
+      let repository = try GitRepository.open(path)
+      repository.preferRemoteBranches = true
+      return repository
+    }
+  }
+
+  /// The mirror folder for a URL under a state folder: stable, and free of the URL's secrets.
+  public static func folder(for url: String, under state: String) -> String {
+    "\(state)/git/\(SHA256.hex(redactURLs(in: url)).prefix(16)).git"
+  }
+}

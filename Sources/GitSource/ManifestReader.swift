@@ -1,0 +1,61 @@
+import ModelOpsCore
+
+/// Reads the desired state of a commit, and remembers the last manifests tree it parsed: a
+/// commit whose manifests folder has the same tree id is not parsed again.
+public final class ManifestReader: @unchecked Sendable {
+  private var cached: (tree: ObjectID, result: LoadResult)?
+  /// How many times manifests were actually parsed (a no-change cycle leaves it alone).
+  public private(set) var parses = 0
+  public let path: String
+  public let options: LoadOptions
+
+  /// - Parameter path: repo-relative folder of the manifests (`""`: the repository root).
+  public init(path: String, options: LoadOptions = LoadOptions()) {
+    self.path = path
+    self.options = options
+  }
+
+  /// The manifests at a commit, loaded or taken from the cache.
+  public func load(_ tree: GitTree) -> LoadResult {
+    let id = try? tree.objectID(at: path)
+    if let id, let cached, cached.tree == id { return cached.result }
+    parses += 1
+    let result = ManifestLoader.load(from: tree, path: path, options: options)
+    if let id { cached = (id, result) }
+    return result
+  }
+
+  /// The desired state of a valid load: the manifests plus each pipeline's workdir tree id and
+  /// the md5 recorded in each DVC pointer at that commit.
+  public func desiredState(_ result: LoadResult, tree: GitTree, commit: CommitInfo) -> DesiredState {
+    var workdirs: [String: String] = [:]
+    var dvc: [String: [String: String]] = [:]
+    for (name, pipeline) in result.manifests.pipelines {
+      let workdir = pipeline.spec.workdir == "." ? "" : pipeline.spec.workdir
+      if let id = try? tree.objectID(at: workdir) { workdirs[name] = id.hex }
+      for input in pipeline.spec.inputs {
+        guard case .dvc(let pointer) = input.source, let md5 = Self.dvcDigest(tree, pointer) else { continue }
+        dvc[name, default: [:]][input.name] = md5
+      }
+    }
+    return DesiredState(
+      commit: commit.id.hex, manifests: result.manifests, workdirDigests: workdirs, dvcDigests: dvc)
+  }
+
+  /// The `md5` of a DVC pointer file (`outs: [{md5: …}]`, or a top-level `md5`).
+  static func dvcDigest(_ tree: GitTree, _ path: String) -> String? {
+    guard let bytes = try? tree.read(path, limit: 64 * 1024),
+      let root = try? YAMLComposer.compose(bytes).first?.root,
+      case .mapping(let pairs) = root.content
+    else { return nil }
+    func md5(in pairs: [YAMLNode.Pair]) -> String? {
+      pairs.first { $0.key.scalar?.value == "md5" }?.value.scalar?.value
+    }
+    if let outs = pairs.first(where: { $0.key.scalar?.value == "outs" })?.value,
+      case .sequence(let items) = outs.content, case .mapping(let first)? = items.first?.content
+    {
+      return md5(in: first)
+    }
+    return md5(in: pairs)
+  }
+}

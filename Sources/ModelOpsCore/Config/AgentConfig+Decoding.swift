@@ -1,0 +1,129 @@
+extension AgentConfig {
+  /// Parses `agent.yaml`; errors are located like manifest errors.
+  public static func parse(_ bytes: [UInt8], path: String) -> Result<AgentConfig, ConfigError> {
+    let c = DecodeContext(path: path)
+    let documents: [YAMLDocument]
+    do {
+      documents = try YAMLComposer.compose(bytes)
+    } catch {
+      let location = SourceLocation(path: path, line: error.line, column: error.column)
+      return .failure(ConfigError(diagnostics: [Diagnostic(.error, at: location, error.message)]))
+    }
+    guard documents.count == 1, let root = documents.first?.root else {
+      let location = SourceLocation(path: path, line: 1, column: 1)
+      return .failure(ConfigError(diagnostics: [Diagnostic(.error, at: location, "expected one YAML document")]))
+    }
+    let config = ConfigDecoder.decode(root, c)
+    guard let config, c.diagnostics.isEmpty else {
+      return .failure(ConfigError(diagnostics: c.diagnostics.sortedForDisplay()))
+    }
+    return .success(config)
+  }
+}
+
+/// Why `agent.yaml` was refused: every problem, located.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+  public var diagnostics: [Diagnostic]
+  public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
+
+enum ConfigDecoder {
+  static func decode(_ root: YAMLNode, _ c: DecodeContext) -> AgentConfig? {
+    let allowed = [
+      "source", "state", "registry", "runtime", "prometheus", "api", "webhooks", "notify", "writeBack",
+    ]
+    guard let f = Fields(root, path: "", allowed: allowed, context: c), let sourceNode = f.required("source"),
+      let source = decodeSource(sourceNode, c)
+    else { return nil }
+    var config = AgentConfig(source: source)
+    if let n = f["state"], let state = c.nonEmptyString(n, "state") { config.state = state }
+    if let n = f["registry"], let r = Fields(n, path: "registry", allowed: ["type", "url"], context: c) {
+      switch r["type"].flatMap({ c.string($0, "registry.type") }) {
+      case "builtin", nil: config.registry = .builtin
+      case "mlflow":
+        if let url = r.required("url").flatMap({ c.nonEmptyString($0, "registry.url") }) { config.registry = .mlflow(url: url) }
+      case let other?: c.error("unknown registry type '\(other)' (expected builtin or mlflow)", at: n)
+      }
+    }
+    if let n = f["runtime"], let r = Fields(n, path: "runtime", allowed: ["type", "socket"], context: c) {
+      switch r["type"].flatMap({ c.string($0, "runtime.type") }) {
+      case "process", nil: config.runtime = .process
+      case "docker":
+        let socket = r["socket"].flatMap { c.nonEmptyString($0, "runtime.socket") } ?? "/var/run/docker.sock"
+        config.runtime = .docker(socket: socket)
+      case let other?: c.error("unknown runtime type '\(other)' (expected process or docker)", at: n)
+      }
+    }
+    if let n = f["prometheus"], let p = Fields(n, path: "prometheus", allowed: ["url"], context: c) {
+      config.prometheusURL = p.required("url").flatMap { c.nonEmptyString($0, "prometheus.url") }
+    }
+    if let n = f["api"], let a = Fields(n, path: "api", allowed: ["listen", "token"], context: c) {
+      config.apiListen = a["listen"].flatMap { DeploymentDecoder.decodeListen($0, "api.listen", deployment: "", c) }
+      config.apiToken = a["token"].flatMap { secret($0, "api.token", c) }
+    }
+    if let n = f["webhooks"], let w = Fields(n, path: "webhooks", allowed: ["git"], context: c),
+      let g = w["git"], let git = Fields(g, path: "webhooks.git", allowed: ["secret"], context: c)
+    {
+      config.webhookSecret = git.required("secret").flatMap { secret($0, "webhooks.git.secret", c) }
+    }
+    if let n = f["notify"] {
+      config.notify = c.list(n, "notify") { item, path in
+        guard let t = Fields(item, path: path, allowed: ["url", "events"], context: c),
+          let url = t.required("url").flatMap({ c.nonEmptyString($0, "\(path).url") })
+        else { return nil }
+        return AgentConfig.Notify(url: url, events: t["events"].flatMap { c.stringList($0, "\(path).events") } ?? [])
+      } ?? []
+    }
+    if let n = f["writeBack"] { config.writeBack = c.bool(n, "writeBack") ?? false }
+    return config
+  }
+
+  private static func decodeSource(_ node: YAMLNode, _ c: DecodeContext) -> AgentConfig.Source? {
+    let allowed = ["url", "branch", "path", "interval", "auth", "verify"]
+    guard let f = Fields(node, path: "source", allowed: allowed, context: c),
+      let url = f.required("url").flatMap({ c.nonEmptyString($0, "source.url") })
+    else { return nil }
+    var source = AgentConfig.Source(url: url)
+    if url.contains("@"), url.contains("://"), url.split(separator: "@").first?.contains(":") == true {
+      c.error("'source.url' must not hold a password or token: use 'source.auth'", at: f["url"] ?? node)
+    }
+    if let n = f["branch"], let branch = c.nonEmptyString(n, "source.branch") { source.branch = branch }
+    if let n = f["path"], let path = c.string(n, "source.path") {
+      if let normal = Names.repoRelative(path.isEmpty ? "." : path) {
+        source.path = normal == "." ? "" : normal
+      } else {
+        c.error("'source.path' must be a folder inside the repository, got '\(path)'", at: n)
+      }
+    }
+    if let n = f["interval"] { source.interval = c.duration(n, "source.interval") ?? source.interval }
+    if let n = f["auth"], let a = Fields(n, path: "source.auth", allowed: ["token", "sshKey"], context: c) {
+      if let t = a["token"] {
+        source.auth = secret(t, "source.auth.token", c).map { .token($0) }
+      } else if let k = a["sshKey"], let key = Fields(k, path: "source.auth.sshKey", allowed: ["file", "passphrase"], context: c),
+        let file = key.required("file").flatMap({ c.nonEmptyString($0, "source.auth.sshKey.file") })
+      {
+        source.auth = .sshKey(file: file, passphrase: key["passphrase"].flatMap { secret($0, "source.auth.sshKey.passphrase", c) })
+      }
+    }
+    if let n = f["verify"], let v = Fields(n, path: "source.verify", allowed: ["allowedSigners"], context: c) {
+      source.allowedSigners = v.required("allowedSigners").flatMap { c.nonEmptyString($0, "source.verify.allowedSigners") }
+    }
+    return source
+  }
+
+  /// `{env: NAME}` or `{file: PATH}`; an inline string is refused so secrets stay out of files.
+  static func secret(_ node: YAMLNode, _ field: String, _ c: DecodeContext) -> SecretReference? {
+    if node.scalar != nil {
+      c.error("'\(field)' must be {env: NAME} or {file: PATH}: secrets are never written inline", at: node)
+      return nil
+    }
+    guard let f = Fields(node, path: field, allowed: ["env", "file"], context: c) else { return nil }
+    switch (f["env"], f["file"]) {
+    case (let e?, nil): return c.nonEmptyString(e, "\(field).env").map { .environment($0) }
+    case (nil, let p?): return c.nonEmptyString(p, "\(field).file").map { .file($0) }
+    default:
+      c.error("'\(field)' needs exactly one of 'env' or 'file'", at: node)
+      return nil
+    }
+  }
+}

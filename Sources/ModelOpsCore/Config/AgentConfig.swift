@@ -1,0 +1,61 @@
+/// The agent's own configuration (`agent.yaml`, SPEC §5): where the manifests come from and
+/// where state lives. Not part of the manifests repository.
+public struct AgentConfig: Sendable, Hashable {
+  public struct Source: Sendable, Hashable {
+    /// Local path, `file://`, `https://` or `ssh://`.
+    public var url: String
+    public var branch = "main"
+    /// Repo-relative folder of the manifests (`""`: the root).
+    public var path = ""
+    public var interval = ManifestDuration.seconds(30)
+    public var auth: Auth?
+    /// `allowed_signers` file: apply only commits signed by these keys.
+    public var allowedSigners: String?
+  }
+
+  public enum Auth: Sendable, Hashable {
+    case token(SecretReference)
+    case sshKey(file: String, passphrase: SecretReference?)
+  }
+
+  public enum Registry: Sendable, Hashable {
+    case builtin
+    case mlflow(url: String)
+  }
+
+  public enum Runtime: Sendable, Hashable {
+    case process
+    case docker(socket: String)
+  }
+
+  public struct Notify: Sendable, Hashable {
+    public var url: String
+    public var events: [String]
+  }
+
+  public var source: Source
+  public var state = "/var/lib/modelops"
+  public var registry = Registry.builtin
+  public var runtime = Runtime.process
+  public var prometheusURL: String?
+  public var apiListen: ListenAddress?
+  public var apiToken: SecretReference?
+  public var webhookSecret: SecretReference?
+  public var notify: [Notify] = []
+  /// Push a `modelops/rollback/<deployment>` branch on a rollback.
+  public var writeBack = false
+}
+
+/// A secret given by reference, never inline: `{env: NAME}` or `{file: PATH}`.
+public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
+  case environment(String)
+  case file(String)
+
+  /// Says where the secret comes from, never what it is.
+  public var description: String {
+    switch self {
+    case .environment(let name): return "$\(name)"
+    case .file(let path): return "file \(path)"
+    }
+  }
+}

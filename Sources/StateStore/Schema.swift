@@ -1,0 +1,117 @@
+import GRDB
+
+/// The schema, as an ordered list of migrations: a state folder of any age is brought up to date
+/// on open, and a migration never changes once released.
+enum Schema {
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1") { db in
+      // Registry: versions with their artifact, metrics, lineage; aliases with their history.
+      try db.create(table: "model_version") { t in
+        t.column("model", .text).notNull()
+        t.column("version", .integer).notNull()
+        t.column("artifact_digest", .text)
+        t.column("metrics", .text).notNull().defaults(to: "{}")
+        t.column("lineage", .text).notNull().defaults(to: "{}")
+        t.column("created_at", .double).notNull()
+        t.column("rejected_reason", .text)
+        t.primaryKey(["model", "version"])
+      }
+      try db.create(table: "alias_history") { t in
+        t.autoIncrementedPrimaryKey("id")
+        t.column("model", .text).notNull()
+        t.column("alias", .text).notNull()
+        t.column("version", .integer).notNull()
+        t.column("since", .double).notNull()
+        t.column("until", .double)
+        t.column("cause", .text).notNull()
+      }
+      try db.create(index: "alias_history_by_alias", on: "alias_history", columns: ["model", "alias", "since"])
+      // Training runs.
+      try db.create(table: "run") { t in
+        t.primaryKey("id", .text)
+        t.column("pipeline", .text).notNull().indexed()
+        t.column("status", .text).notNull()  // queued | running | succeeded | failed
+        t.column("commit_id", .text)
+        t.column("spec_digest", .text).notNull()
+        t.column("input_digests", .text).notNull().defaults(to: "{}")
+        t.column("reason", .text).notNull().defaults(to: "")
+        t.column("started_at", .double)
+        t.column("finished_at", .double)
+        t.column("registered_version", .integer)
+      }
+      // Deployments: the active revision, the one before, a rollout in flight, the replicas.
+      try db.create(table: "deployment") { t in
+        t.primaryKey("name", .text)
+        t.column("active_version", .integer)
+        t.column("active_template", .text)
+        t.column("previous_version", .integer)
+        t.column("previous_template", .text)
+        t.column("rollout_version", .integer)
+        t.column("rollout_template", .text)
+        t.column("rollout_step", .integer).notNull().defaults(to: 0)
+        t.column("desired_replicas", .integer).notNull().defaults(to: 0)
+      }
+      try db.create(table: "failed_revision") { t in
+        t.column("deployment", .text).notNull()
+        t.column("version", .integer).notNull()
+        t.column("template", .text).notNull()
+        t.column("reason", .text).notNull()
+        t.column("at", .double).notNull()
+        t.primaryKey(["deployment", "version", "template"])
+      }
+      try db.create(table: "replica") { t in
+        t.primaryKey("id", .text)
+        t.column("deployment", .text).notNull().indexed()
+        t.column("version", .integer).notNull()
+        t.column("template", .text).notNull()
+        t.column("health", .text).notNull()
+        t.column("pid", .integer)
+        t.column("started_at", .double)
+        t.column("port", .integer)
+        t.column("container_id", .text)
+      }
+      // Monitors firing, and measured host-input digests.
+      try db.create(table: "monitor_state") { t in
+        t.primaryKey("monitor", .text)
+        t.column("firing", .boolean).notNull()
+        t.column("since", .double).notNull()
+      }
+      try db.create(table: "input_digest") { t in
+        t.column("pipeline", .text).notNull()
+        t.column("input", .text).notNull()
+        t.column("digest", .text).notNull()
+        t.column("measured_at", .double).notNull()
+        t.primaryKey(["pipeline", "input"])
+      }
+      // Journal of intents (written before acting) and the audit trail of events.
+      try db.create(table: "journal") { t in
+        t.autoIncrementedPrimaryKey("id")
+        t.column("action_id", .text).notNull()
+        t.column("commit_id", .text)
+        t.column("intent", .text).notNull()
+        t.column("status", .text).notNull()  // started | succeeded | failed
+        t.column("started_at", .double).notNull()
+        t.column("finished_at", .double)
+        t.column("error", .text)
+      }
+      try db.create(table: "event") { t in
+        t.autoIncrementedPrimaryKey("id")
+        t.column("at", .double).notNull()
+        t.column("kind", .text).notNull()
+        t.column("resource", .text).notNull()
+        t.column("commit_id", .text)
+        t.column("cause", .text).notNull()
+        t.column("message", .text).notNull()
+      }
+      // The last applied commit and the resources it declared (what a deletion prunes).
+      try db.create(table: "applied") { t in
+        t.primaryKey("singleton", .integer).check { $0 == 1 }
+        t.column("commit_id", .text)
+        t.column("resources", .text).notNull()
+        t.column("at", .double).notNull()
+      }
+    }
+    return migrator
+  }
+}

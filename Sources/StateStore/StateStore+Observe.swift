@@ -1,0 +1,143 @@
+import Foundation
+import GRDB
+import ModelOpsCore
+
+extension StateStore {
+  /// Everything the planner needs from the store, read in one consistent snapshot.
+  public func observe() throws(StateError) -> ObservedState {
+    try read { db in
+      var observed = ObservedState()
+      observed.models = try observeModels(db)
+      observed.pipelines = try observePipelines(db)
+      observed.deployments = try observeDeployments(db)
+      observed.firingMonitors = Set(try String.fetchAll(db, sql: "SELECT monitor FROM monitor_state WHERE firing"))
+      for row in try Row.fetchAll(db, sql: "SELECT pipeline, input, digest FROM input_digest") {
+        observed.hostInputDigests[row["pipeline"], default: [:]][row["input"]] = row["digest"]
+      }
+      if let row = try Row.fetchOne(db, sql: "SELECT commit_id, resources FROM applied WHERE singleton = 1") {
+        observed.appliedCommit = row["commit_id"]
+        let ids = fromJSON(row["resources"], as: [String].self) ?? []
+        observed.appliedResources = Set(ids.compactMap(Self.resourceID))
+      }
+      return observed
+    }
+  }
+
+  /// Records the commit whose plan was applied and the resources it declared.
+  public func recordApplied(commit: String?, resources: Set<ResourceID>, at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO applied (singleton, commit_id, resources, at) VALUES (1, ?, ?, ?)
+          ON CONFLICT(singleton) DO UPDATE SET commit_id = excluded.commit_id, resources = excluded.resources, at = excluded.at
+          """,
+        arguments: [commit, jsonText(resources.map(\.description).sorted()), time.timeIntervalSince1970])
+    }
+  }
+
+  /// Records a finished or in-progress run.
+  public func recordRun(
+    id: String, pipeline: String, status: String, commit: String?, specDigest: String,
+    inputDigests: [String: String], startedAt: Date?, finishedAt: Date?
+  ) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT OR REPLACE INTO run (id, pipeline, status, commit_id, spec_digest, input_digests, started_at, finished_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          id, pipeline, status, commit, specDigest, jsonText(inputDigests), startedAt?.timeIntervalSince1970,
+          finishedAt?.timeIntervalSince1970,
+        ])
+    }
+  }
+
+  /// Records what a deployment runs.
+  public func recordDeployment(
+    _ name: String, active: Revision?, previous: Revision? = nil, desiredReplicas: Int
+  ) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT OR REPLACE INTO deployment
+            (name, active_version, active_template, previous_version, previous_template, desired_replicas)
+          VALUES (?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          name, active?.modelVersion, active?.template, previous?.modelVersion, previous?.template, desiredReplicas,
+        ])
+    }
+  }
+
+  /// Appends to the audit trail: who (which commit or policy) caused what, and the result.
+  public func appendEvent(
+    kind: String, resource: ResourceID, commit: String?, cause: String, message: String, at time: Date
+  ) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: "INSERT INTO event (at, kind, resource, commit_id, cause, message) VALUES (?, ?, ?, ?, ?, ?)",
+        arguments: [time.timeIntervalSince1970, kind, resource.description, commit, cause, message])
+    }
+  }
+
+  /// The number of events recorded (for tests and status).
+  public func eventCount() throws(StateError) -> Int {
+    try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0 }
+  }
+
+  private func observePipelines(_ db: Database) throws -> [String: ObservedPipeline] {
+    var pipelines: [String: ObservedPipeline] = [:]
+    for row in try Row.fetchAll(db, sql: "SELECT * FROM run ORDER BY started_at") {
+      let name: String = row["pipeline"]
+      var seen = pipelines[name] ?? ObservedPipeline()
+      let status: String = row["status"]
+      let started: Double? = row["started_at"]
+      if let started { seen.lastStartedAt = Date(timeIntervalSince1970: started) }
+      switch status {
+      case "running": seen.running = true
+      case "queued": seen.queued = true
+      case "succeeded":
+        let finished: Double = row["finished_at"] ?? started ?? 0
+        seen.lastSuccess = RunSummary(
+          specDigest: row["spec_digest"], inputDigests: fromJSON(row["input_digests"], as: [String: String].self) ?? [:],
+          commit: row["commit_id"], finishedAt: Date(timeIntervalSince1970: finished))
+      default: break
+      }
+      pipelines[name] = seen
+    }
+    return pipelines
+  }
+
+  private func observeDeployments(_ db: Database) throws -> [String: ObservedDeployment] {
+    func revision(_ row: Row, _ prefix: String) -> Revision? {
+      guard let version: Int = row["\(prefix)_version"], let template: String = row["\(prefix)_template"] else { return nil }
+      return Revision(modelVersion: version, template: template)
+    }
+    var deployments: [String: ObservedDeployment] = [:]
+    for row in try Row.fetchAll(db, sql: "SELECT * FROM deployment") {
+      var seen = ObservedDeployment(active: revision(row, "active"), desiredReplicas: row["desired_replicas"])
+      seen.previous = revision(row, "previous")
+      seen.rolloutTarget = revision(row, "rollout")
+      seen.rolloutStep = row["rollout_step"]
+      deployments[row["name"]] = seen
+    }
+    for row in try Row.fetchAll(db, sql: "SELECT * FROM replica ORDER BY id") {
+      let health = ObservedDeployment.ReplicaHealth(rawValue: row["health"]) ?? .unhealthy
+      let replica = ObservedDeployment.Replica(
+        id: row["id"], revision: Revision(modelVersion: row["version"], template: row["template"]), health: health)
+      deployments[row["deployment"], default: ObservedDeployment()].replicas.append(replica)
+    }
+    for row in try Row.fetchAll(db, sql: "SELECT * FROM failed_revision") {
+      deployments[row["deployment"], default: ObservedDeployment()].failed.insert(
+        Revision(modelVersion: row["version"], template: row["template"]))
+    }
+    return deployments
+  }
+
+  static func resourceID(_ text: String) -> ResourceID? {
+    let parts = text.split(separator: "/", maxSplits: 1)
+    guard parts.count == 2, let kind = ResourceKind(rawValue: String(parts[0])) else { return nil }
+    return ResourceID(kind, String(parts[1]))
+  }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import ModelOpsCore
+
+/// Finds and reads `agent.yaml`: `--config`, else `./agent.yaml`, else `/etc/modelops/agent.yaml`.
+enum ConfigLoading {
+  /// The configuration, nil when none exists and none was asked for.
+  static func load(explicit: String?) throws -> AgentConfig? {
+    let candidates = explicit.map { [$0] } ?? ["agent.yaml", "/etc/modelops/agent.yaml"]
+    guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+      if let explicit { throw CommandFailure("no configuration file at \(explicit)") }
+      return nil
+    }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw CommandFailure("cannot read the configuration file \(path)")
+    }
+    switch AgentConfig.parse(Array(data), path: path) {
+    case .success(let config): return config
+    case .failure(let error): throw CommandFailure(error.description)
+    }
+  }
+}
+
+/// A failure the user must act on: printed as `error: …`, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}

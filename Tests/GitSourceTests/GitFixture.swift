@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// A git repository in a temporary folder, driven by the git CLI as a user would.
+final class GitFixture {
+  let root: URL
+  var path: String { root.path }
+
+  init() throws {
+    root = FileManager.default.temporaryDirectory.appendingPathComponent("modelops-git-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    try git("init", "-q", "-b", "main")
+  }
+
+  deinit { try? FileManager.default.removeItem(at: root) }
+
+  /// Runs git in the repository; fails the test with git's message when git fails.
+  @discardableResult
+  func git(_ arguments: String...) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments
+    process.currentDirectoryURL = root
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    guard process.terminationStatus == 0 else { throw FixtureError("git \(arguments): \(text)") }
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  func write(_ relative: String, _ text: String) throws {
+    let url = root.appendingPathComponent(relative)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try Data(text.utf8).write(to: url)
+  }
+
+  /// Stages everything and commits; returns the new commit's id.
+  @discardableResult
+  func commit(_ message: String) throws -> String {
+    try git("add", "-A")
+    try git("commit", "-q", "-m", message)
+    return try git("rev-parse", "HEAD")
+  }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+let modelManifest = """
+  apiVersion: modelops/v1
+  kind: Model
+  metadata: {name: fraud}
+  spec:
+    pipeline: fraud-train
+    aliases: {production: {version: 1}}
+  ---
+  apiVersion: modelops/v1
+  kind: Pipeline
+  metadata: {name: fraud-train}
+  spec:
+    model: fraud
+    workdir: training
+    inputs: [{name: labels, dvc: data/labels.csv.dvc}]
+    steps: [{name: train, run: python3 train.py}]
+
+  """

@@ -1,0 +1,137 @@
+import Foundation
+import GitSource
+import ModelOpsCore
+import Testing
+
+@Suite struct GitSourceTests {
+  /// A repository with manifests, a training folder and a DVC pointer, on `main`.
+  func fixture() throws -> GitFixture {
+    let repo = try GitFixture()
+    try repo.write("manifests/fraud.yaml", modelManifest)
+    try repo.write("training/train.py", "print('train')\n")
+    try repo.write("data/labels.csv.dvc", "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  path: labels.csv\n")
+    try repo.write("README.md", "# not a manifest\n")
+    try repo.commit("initial")
+    return repo
+  }
+
+  @Test func manifestsAreReadFromTheCommitNotTheWorkTree() throws {
+    let repo = try fixture()
+    try repo.write("manifests/fraud.yaml", "garbage: [\n")  // dirty, uncommitted
+    let git = try GitRepository.open(repo.path)
+    let commit = try git.resolve("main")
+    let result = ManifestLoader.load(from: git.tree(at: commit), path: "manifests")
+    #expect(result.isValid, "\(result.diagnostics)")
+    #expect(result.files == ["manifests/fraud.yaml"])
+    #expect(result.manifests.count == 2)
+  }
+
+  @Test func branchesTagsAndShortSHAsResolveToTheirCommit() throws {
+    let repo = try fixture()
+    let first = try repo.git("rev-parse", "HEAD")
+    try repo.git("tag", "v1")
+    try repo.git("checkout", "-q", "-b", "feature")
+    try repo.write("manifests/fraud.yaml", modelManifest.replacingOccurrences(of: "version: 1", with: "version: 2"))
+    let second = try repo.commit("pin v2")
+    let git = try GitRepository.open(repo.path)
+    #expect(try git.resolve("main").id.hex == first)
+    #expect(try git.resolve("v1").id.hex == first)
+    #expect(try git.resolve("feature").id.hex == second)
+    #expect(try git.resolve(String(second.prefix(8))).id.hex == second)
+    #expect(try git.resolve("HEAD").summary == "pin v2")
+  }
+
+  @Test func aBadRefIsAClearError() throws {
+    let repo = try fixture()
+    let git = try GitRepository.open(repo.path)
+    #expect {
+      try git.resolve("no-such-branch")
+    } throws: { error in
+      "\(error)".contains("no branch, tag or commit named 'no-such-branch'")
+    }
+  }
+
+  @Test func anUnchangedManifestsTreeIsNotParsedAgain() throws {
+    let repo = try fixture()
+    let git = try GitRepository.open(repo.path)
+    let reader = ManifestReader(path: "manifests")
+    _ = reader.load(git.tree(at: try git.resolve("HEAD")))
+    try repo.write("training/train.py", "print('changed')\n")
+    try repo.commit("change training code only")
+    let second = reader.load(git.tree(at: try git.resolve("HEAD")))
+    #expect(reader.parses == 1)
+    #expect(second.manifests.count == 2)
+    try repo.write("manifests/fraud.yaml", modelManifest.replacingOccurrences(of: "version: 1", with: "version: 2"))
+    try repo.commit("pin v2")
+    let third = reader.load(git.tree(at: try git.resolve("HEAD")))
+    #expect(reader.parses == 2)
+    #expect(third.manifests.models["fraud"]?.spec.alias(named: "production")?.target == .pinned(version: 2))
+  }
+
+  @Test func theDesiredStateCarriesWorkdirTreesAndDVCDigests() throws {
+    let repo = try fixture()
+    let git = try GitRepository.open(repo.path)
+    let reader = ManifestReader(path: "manifests")
+    let commit = try git.resolve("HEAD")
+    let tree = git.tree(at: commit)
+    let desired = reader.desiredState(reader.load(tree), tree: tree, commit: commit)
+    #expect(desired.commit == commit.id.hex)
+    #expect(desired.dvcDigests["fraud-train"]?["labels"] == "0123456789abcdef0123456789abcdef")
+    #expect(desired.workdirDigests["fraud-train"] == (try repo.git("rev-parse", "HEAD:training")))
+  }
+
+  @Test func aSymlinkInTheTreePointingOutsideIsRefused() throws {
+    let repo = try fixture()
+    try FileManager.default.createSymbolicLink(atPath: repo.path + "/manifests/evil.yaml", withDestinationPath: "../../../etc/passwd")
+    try repo.commit("add a symlink")
+    let git = try GitRepository.open(repo.path)
+    let result = ManifestLoader.load(from: git.tree(at: try git.resolve("HEAD")), path: "manifests")
+    #expect(result.diagnostics.map(\.description) == [
+      "manifests/evil.yaml: error: symlink points outside the repository ('../../../etc/passwd'): refused"
+    ])
+  }
+
+  @Test func aBareRemoteIsMirroredAndFetchedOverFileURLs() throws {
+    let work = try fixture()
+    let remote = try GitFixture()
+    try remote.git("init", "-q", "--bare", "-b", "main", remote.path + "/origin.git")
+    try work.git("remote", "add", "origin", remote.path + "/origin.git")
+    try work.git("push", "-q", "origin", "main")
+    let mirrorPath = remote.path + "/state/git/mirror.git"
+    let url = "file://" + remote.path + "/origin.git"
+    var mirror = try GitMirror.sync(url: url, into: mirrorPath, credentials: .none)
+    #expect(try mirror.resolve("main").id.hex == (try work.git("rev-parse", "HEAD")))
+
+    try work.write("manifests/fraud.yaml", modelManifest.replacingOccurrences(of: "version: 1", with: "version: 3"))
+    let newer = try work.commit("pin v3")
+    try work.git("push", "-q", "origin", "main")
+    mirror = try GitMirror.sync(url: url, into: mirrorPath, credentials: .none)
+    #expect(try mirror.resolve("main").id.hex == newer)
+  }
+
+  @Test func anUnreachableRemoteIsAClearErrorWithoutItsCredentials() throws {
+    let scratch = try GitFixture()
+    let url = "https://builder:s3cr3t-token@127.0.0.1:9/nowhere.git"
+    #expect {
+      try GitMirror.sync(url: url, into: scratch.path + "/mirror.git", credentials: .token("another-s3cr3t"))
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("cloning https://***@127.0.0.1:9/nowhere.git") && !text.contains("s3cr3t")
+    }
+  }
+
+  @Test func aCommitIsMaterializedIntoAFolder() throws {
+    let repo = try fixture()
+    let git = try GitRepository.open(repo.path)
+    let target = repo.path + "/../checkout-\(UUID().uuidString)"
+    defer { try? FileManager.default.removeItem(atPath: target) }
+    try git.materialize(try git.resolve("HEAD"), into: target)
+    #expect(try String(contentsOfFile: target + "/training/train.py", encoding: .utf8) == "print('train')\n")
+    #expect(FileManager.default.fileExists(atPath: target + "/manifests/fraud.yaml"))
+  }
+
+  @Test func urlsLoseTheirCredentialsInText() {
+    #expect(redactURLs(in: "failed to reach https://u:tok@host/x.git and ssh://git@host:22/y") ==
+      "failed to reach https://***@host/x.git and ssh://***@host:22/y")
+  }
+}
