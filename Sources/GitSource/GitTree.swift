@@ -38,7 +38,9 @@ public struct GitTree: ManifestTree {
 
   public func read(_ file: String, limit: Int) throws(TreeError) -> [UInt8] {
     try locked { () throws(TreeError) -> [UInt8] in
-      guard let bytes = try withEntryUnlocked(file, { entry throws(TreeError) in try blob(entry, path: file, limit: limit) })
+      guard
+        let bytes = try withEntryUnlocked(
+          file, { entry throws(TreeError) in try blob(entry, path: file, limit: limit) })
       else { throw TreeError(path: file, reason: .notFound) }
       return bytes
     }

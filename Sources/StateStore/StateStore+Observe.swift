@@ -100,7 +100,8 @@ extension StateStore {
       case "succeeded":
         let finished: Double = row["finished_at"] ?? started ?? 0
         seen.lastSuccess = RunSummary(
-          specDigest: row["spec_digest"], inputDigests: fromJSON(row["input_digests"], as: [String: String].self) ?? [:],
+          specDigest: row["spec_digest"],
+          inputDigests: fromJSON(row["input_digests"], as: [String: String].self) ?? [:],
           commit: row["commit_id"], finishedAt: Date(timeIntervalSince1970: finished))
       default: break
       }
@@ -111,7 +112,9 @@ extension StateStore {
 
   private func observeDeployments(_ db: Database) throws -> [String: ObservedDeployment] {
     func revision(_ row: Row, _ prefix: String) -> Revision? {
-      guard let version: Int = row["\(prefix)_version"], let template: String = row["\(prefix)_template"] else { return nil }
+      guard let version: Int = row["\(prefix)_version"], let template: String = row["\(prefix)_template"] else {
+        return nil
+      }
       return Revision(modelVersion: version, template: template)
     }
     var deployments: [String: ObservedDeployment] = [:]

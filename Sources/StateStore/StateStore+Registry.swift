@@ -9,7 +9,9 @@ extension StateStore {
     model: String, artifactDigest: String?, metrics: [String: Double], lineage: [String: String], at time: Date
   ) throws(StateError) -> Int {
     try write { db in
-      let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_version WHERE model = ?", arguments: [model]) ?? 0) + 1
+      let next =
+        (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_version WHERE model = ?", arguments: [model]) ?? 0)
+        + 1
       try db.execute(
         sql: """
           INSERT INTO model_version (model, version, artifact_digest, metrics, lineage, created_at)
@@ -21,7 +23,8 @@ extension StateStore {
   }
 
   /// Points an alias at a version, closing the previous tenure; `cause` says who moved it.
-  public func moveAlias(model: String, alias: String, to version: Int?, cause: String, at time: Date) throws(StateError) {
+  public func moveAlias(model: String, alias: String, to version: Int?, cause: String, at time: Date) throws(StateError)
+  {
     try write { db in
       try db.execute(
         sql: "UPDATE alias_history SET until = ? WHERE model = ? AND alias = ? AND until IS NULL",

@@ -87,7 +87,9 @@ struct PlanCommand: ParsableCommand {
       return PlanReport(
         plan: plan, base: baseState.commit,
         changes: ManifestDiff.diff(base: baseState.manifests, head: headState.manifests),
-        notes: ["pull-request mode: the plan assumes \(base) is applied and converged; versions behind policy aliases are unknown here (shown as v0)"])
+        notes: [
+          "pull-request mode: the plan assumes \(base) is applied and converged; versions behind policy aliases are unknown here (shown as v0)"
+        ])
     }
     let stateFolder = state ?? (repo == nil ? configuration?.state : nil)
     var notes: [String] = []

@@ -82,13 +82,15 @@ import Testing
 
   @Test func aSymlinkInTheTreePointingOutsideIsRefused() throws {
     let repo = try fixture()
-    try FileManager.default.createSymbolicLink(atPath: repo.path + "/manifests/evil.yaml", withDestinationPath: "../../../etc/passwd")
+    try FileManager.default.createSymbolicLink(
+      atPath: repo.path + "/manifests/evil.yaml", withDestinationPath: "../../../etc/passwd")
     try repo.commit("add a symlink")
     let git = try GitRepository.open(repo.path)
     let result = ManifestLoader.load(from: git.tree(at: try git.resolve("HEAD")), path: "manifests")
-    #expect(result.diagnostics.map(\.description) == [
-      "manifests/evil.yaml: error: symlink points outside the repository ('../../../etc/passwd'): refused"
-    ])
+    #expect(
+      result.diagnostics.map(\.description) == [
+        "manifests/evil.yaml: error: symlink points outside the repository ('../../../etc/passwd'): refused"
+      ])
   }
 
   @Test func aBareRemoteIsMirroredAndFetchedOverFileURLs() throws {
@@ -131,7 +133,8 @@ import Testing
   }
 
   @Test func urlsLoseTheirCredentialsInText() {
-    #expect(redactURLs(in: "failed to reach https://u:tok@host/x.git and ssh://git@host:22/y") ==
-      "failed to reach https://***@host/x.git and ssh://***@host:22/y")
+    #expect(
+      redactURLs(in: "failed to reach https://u:tok@host/x.git and ssh://git@host:22/y")
+        == "failed to reach https://***@host/x.git and ssh://***@host:22/y")
   }
 }

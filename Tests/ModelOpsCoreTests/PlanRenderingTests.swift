@@ -65,7 +65,8 @@ func expectGolden(_ text: String, _ name: String, sourceLocation: Testing.Source
     let d = try desired(yaml)
     var observed = ObservedState()
     observed.models["fraud"] = registry()
-    let markdown = PlanRenderer.markdown(PlanReport(plan: Planner.plan(desired: d, observed: observed, now: now)), limit: limit)
+    let markdown = PlanRenderer.markdown(
+      PlanReport(plan: Planner.plan(desired: d, observed: observed, now: now)), limit: limit)
     #expect(markdown.count <= limit)
     #expect(markdown.hasPrefix("<!-- modelops-plan -->\n"))
     #expect(markdown.contains("Left out to stay under GitHub's \(limit)-character limit"))

@@ -18,7 +18,8 @@ final class StateFolder {
     #expect(try store.journalMode() == "wal")
     #expect(try store.observe() == ObservedState())
     // Opening again re-runs no migration and loses nothing.
-    try store.appendEvent(kind: "test", resource: ResourceID(.model, "m"), commit: nil, cause: "test", message: "x", at: t0)
+    try store.appendEvent(
+      kind: "test", resource: ResourceID(.model, "m"), commit: nil, cause: "test", message: "x", at: t0)
     #expect(try StateStore(folder: folder.path).eventCount() == 1)
   }
 
@@ -40,17 +41,21 @@ final class StateFolder {
   @Test func theRegistryAliasesRunsAndDeploymentsAreObservedAsRecorded() throws {
     let folder = StateFolder()
     let store = try StateStore(folder: folder.path)
-    let v1 = try store.registerVersion(model: "fraud", artifactDigest: "sha256:aa", metrics: ["auc": 0.91], lineage: ["run": "r1"], at: t0)
-    let v2 = try store.registerVersion(model: "fraud", artifactDigest: "sha256:bb", metrics: ["auc": 0.95], lineage: [:], at: t0)
+    let v1 = try store.registerVersion(
+      model: "fraud", artifactDigest: "sha256:aa", metrics: ["auc": 0.91], lineage: ["run": "r1"], at: t0)
+    let v2 = try store.registerVersion(
+      model: "fraud", artifactDigest: "sha256:bb", metrics: ["auc": 0.95], lineage: [:], at: t0)
     #expect((v1, v2) == (1, 2))
     try store.moveAlias(model: "fraud", alias: "staging", to: 1, cause: "policy latest-passing", at: t0)
-    try store.moveAlias(model: "fraud", alias: "staging", to: 2, cause: "policy latest-passing", at: t0.addingTimeInterval(60))
+    try store.moveAlias(
+      model: "fraud", alias: "staging", to: 2, cause: "policy latest-passing", at: t0.addingTimeInterval(60))
     try store.rejectVersion(model: "fraud", version: 2, reason: "analysis failed")
     try store.recordRun(
       id: "r1", pipeline: "fraud-train", status: "succeeded", commit: "abc", specDigest: "d1",
       inputDigests: ["labels": "m1"], startedAt: t0, finishedAt: t0.addingTimeInterval(30))
     try store.recordDeployment("fraud-api", active: Revision(modelVersion: 1, template: "t1"), desiredReplicas: 2)
-    try store.recordApplied(commit: "abc", resources: [ResourceID(.model, "fraud"), ResourceID(.deployment, "fraud-api")], at: t0)
+    try store.recordApplied(
+      commit: "abc", resources: [ResourceID(.model, "fraud"), ResourceID(.deployment, "fraud-api")], at: t0)
 
     let observed = try store.observe()
     let model = try #require(observed.models["fraud"])
@@ -73,17 +78,18 @@ final class StateFolder {
     let tree = MemoryTree(files: [
       "m.yaml": "apiVersion: modelops/v1\nkind: Model\nmetadata: {name: m}\nspec: {aliases: {p: {version: 1}}}\n",
       "d.yaml": """
-        apiVersion: modelops/v1
-        kind: Deployment
-        metadata: {name: new-api}
-        spec: {model: m@1, command: [x], listen: 127.0.0.1:9000}
-        """,
+      apiVersion: modelops/v1
+      kind: Deployment
+      metadata: {name: new-api}
+      spec: {model: m@1, command: [x], listen: 127.0.0.1:9000}
+      """,
     ])
     let result = ManifestLoader.load(from: tree)
     let desired = DesiredState(commit: "def", manifests: result.manifests)
     let plan = Planner.plan(desired: desired, observed: try store.observe(), now: t0)
-    #expect(plan.actions.map(\.id) == [
-      "hold/Model/m/p", "hold/Deployment/new-api", "delete/Deployment/old-api",
-    ])
+    #expect(
+      plan.actions.map(\.id) == [
+        "hold/Model/m/p", "hold/Deployment/new-api", "delete/Deployment/old-api",
+      ])
   }
 }

@@ -41,7 +41,9 @@ enum ConfigDecoder {
       switch r["type"].flatMap({ c.string($0, "registry.type") }) {
       case "builtin", nil: config.registry = .builtin
       case "mlflow":
-        if let url = r.required("url").flatMap({ c.nonEmptyString($0, "registry.url") }) { config.registry = .mlflow(url: url) }
+        if let url = r.required("url").flatMap({ c.nonEmptyString($0, "registry.url") }) {
+          config.registry = .mlflow(url: url)
+        }
       case let other?: c.error("unknown registry type '\(other)' (expected builtin or mlflow)", at: n)
       }
     }
@@ -67,12 +69,13 @@ enum ConfigDecoder {
       config.webhookSecret = git.required("secret").flatMap { secret($0, "webhooks.git.secret", c) }
     }
     if let n = f["notify"] {
-      config.notify = c.list(n, "notify") { item, path in
-        guard let t = Fields(item, path: path, allowed: ["url", "events"], context: c),
-          let url = t.required("url").flatMap({ c.nonEmptyString($0, "\(path).url") })
-        else { return nil }
-        return AgentConfig.Notify(url: url, events: t["events"].flatMap { c.stringList($0, "\(path).events") } ?? [])
-      } ?? []
+      config.notify =
+        c.list(n, "notify") { item, path in
+          guard let t = Fields(item, path: path, allowed: ["url", "events"], context: c),
+            let url = t.required("url").flatMap({ c.nonEmptyString($0, "\(path).url") })
+          else { return nil }
+          return AgentConfig.Notify(url: url, events: t["events"].flatMap { c.stringList($0, "\(path).events") } ?? [])
+        } ?? []
     }
     if let n = f["writeBack"] { config.writeBack = c.bool(n, "writeBack") ?? false }
     return config
@@ -99,14 +102,18 @@ enum ConfigDecoder {
     if let n = f["auth"], let a = Fields(n, path: "source.auth", allowed: ["token", "sshKey"], context: c) {
       if let t = a["token"] {
         source.auth = secret(t, "source.auth.token", c).map { .token($0) }
-      } else if let k = a["sshKey"], let key = Fields(k, path: "source.auth.sshKey", allowed: ["file", "passphrase"], context: c),
+      } else if let k = a["sshKey"],
+        let key = Fields(k, path: "source.auth.sshKey", allowed: ["file", "passphrase"], context: c),
         let file = key.required("file").flatMap({ c.nonEmptyString($0, "source.auth.sshKey.file") })
       {
-        source.auth = .sshKey(file: file, passphrase: key["passphrase"].flatMap { secret($0, "source.auth.sshKey.passphrase", c) })
+        source.auth = .sshKey(
+          file: file, passphrase: key["passphrase"].flatMap { secret($0, "source.auth.sshKey.passphrase", c) })
       }
     }
     if let n = f["verify"], let v = Fields(n, path: "source.verify", allowed: ["allowedSigners"], context: c) {
-      source.allowedSigners = v.required("allowedSigners").flatMap { c.nonEmptyString($0, "source.verify.allowedSigners") }
+      source.allowedSigners = v.required("allowedSigners").flatMap {
+        c.nonEmptyString($0, "source.verify.allowedSigners")
+      }
     }
     return source
   }

@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+/// A git repository holding the canary-analysis example, made with the git CLI.
+final class ExampleRepository {
+  let scratch: Scratch
+  var path: String { scratch.url.path }
+
+  init() throws {
+    scratch = try Scratch()
+    let example = repositoryRoot.appendingPathComponent("examples/canary-analysis")
+    for item in try FileManager.default.contentsOfDirectory(atPath: example.path) {
+      try FileManager.default.copyItem(
+        at: example.appendingPathComponent(item), to: scratch.url.appendingPathComponent(item))
+    }
+    try scratch.write("training/train.py", "print('train')\n")
+    try git("init", "-q", "-b", "main")
+    try commit("initial")
+  }
+
+  @discardableResult
+  func git(_ arguments: String...) throws -> Outcome {
+    let outcome = try run(
+      URL(fileURLWithPath: "/usr/bin/env"),
+      ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: scratch.url)
+    guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
+    return outcome
+  }
+
+  func commit(_ message: String) throws {
+    try git("add", "-A")
+    try git("commit", "-q", "-m", message)
+  }
+
+  func edit(_ relative: String, _ change: (String) -> String) throws {
+    let url = scratch.url.appendingPathComponent(relative)
+    try change(try String(contentsOf: url, encoding: .utf8)).write(to: url, atomically: true, encoding: .utf8)
+  }
+}
+
+@Suite struct PlanCommandTests {
+  @Test func aFirstPlanTrainsAndExitsTwoWithDetailedExitCodes() throws {
+    let repo = try ExampleRepository()
+    let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--detailed-exitcode")
+    #expect(result.status == 2, "\(result.stderr)")
+    #expect(result.stdout.contains("  > Pipeline fraud-train: train\n      no successful run yet\n"))
+    #expect(result.stdout.hasSuffix("Plan: 1 to train, 1 to promote, 0 to roll out, 0 to delete, 2 held.\n"))
+  }
+
+  @Test func aPullRequestShowsFieldChangesAndTheirConsequences() throws {
+    let repo = try ExampleRepository()
+    try repo.git("checkout", "-q", "-b", "tune")
+    try repo.edit("manifests/pipelines/fraud-train.yaml") {
+      $0.replacingOccurrences(of: #"C: "1.0""#, with: #"C: "0.5""#)
+    }
+    try repo.edit("manifests/deploy/fraud-api.yaml") { $0.replacingOccurrences(of: "replicas: 2", with: "replicas: 3") }
+    try repo.commit("tune C, three replicas")
+    let result = try agent(
+      "plan", "--repo", repo.path, "--path", "manifests", "--base", "main", "--head", "tune", "--format", "json")
+    #expect(result.status == 0, "\(result.stderr)")
+    let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    let changes = report["changes"] as? [[String: Any]] ?? []
+    let fields = changes.flatMap { ($0["fields"] as? [[String: Any]]) ?? [] }.compactMap { $0["path"] as? String }
+    #expect(fields.sorted() == ["spec.params.C", "spec.replicas"])
+    let actions = (report["actions"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+    #expect(
+      actions == [
+        "train/Pipeline/fraud-train", "register/Model/fraud-detector/v4", "promote/Model/fraud-detector/staging",
+        "scale/Deployment/fraud-api",
+      ])
+    let summary = report["summary"] as? [String: Any]
+    #expect(summary?["changes"] as? Bool == true)
+  }
+
+  @Test func aPullRequestThatChangesNothingExitsZero() throws {
+    let repo = try ExampleRepository()
+    try repo.git("checkout", "-q", "-b", "docs")
+    try repo.scratch.write("README.md", "# docs only\n")
+    try repo.commit("docs")
+    let result = try agent(
+      "plan", "--repo", repo.path, "--path", "manifests", "--base", "main", "--head", "docs", "--detailed-exitcode")
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("(no manifest changed)"))
+    #expect(
+      result.stdout.hasSuffix(
+        "No changes. What runs matches commit \(String(try repo.git("rev-parse", "HEAD").stdout.prefix(12))).\n"))
+  }
+
+  @Test func markdownStartsWithTheMarkerForOneUpdatableComment() throws {
+    let repo = try ExampleRepository()
+    let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--format", "markdown")
+    #expect(result.status == 0)
+    #expect(result.stdout.hasPrefix("<!-- modelops-plan -->\n### ModelOps plan for `"))
+    #expect(result.stdout.contains("<details><summary>Full plan</summary>"))
+  }
+
+  @Test func invalidManifestsAtTheHeadAreAnErrorNamingEachProblem() throws {
+    let repo = try ExampleRepository()
+    try repo.edit("manifests/deploy/fraud-api.yaml") { $0.replacingOccurrences(of: "replicas: 2", with: "replica: 2") }
+    try repo.commit("typo")
+    let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--detailed-exitcode")
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("are invalid; nothing would be applied"))
+    #expect(
+      result.stderr.contains(
+        "manifests/deploy/fraud-api.yaml:12:3: error: unknown field 'replica' (did you mean 'replicas'?)"))
+    #expect(result.stdout == "")
+  }
+
+  @Test func theWorkTreeIsNeverRead() throws {
+    let repo = try ExampleRepository()
+    try repo.edit("manifests/deploy/fraud-api.yaml") { _ in "not: valid: yaml: [" }
+    let result = try agent("plan", "--repo", repo.path, "--path", "manifests")
+    #expect(result.status == 0, "\(result.stderr)")
+  }
+
+  @Test func aBadRefIsAClearError() throws {
+    let repo = try ExampleRepository()
+    let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--ref", "nope")
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("no branch, tag or commit named 'nope'"))
+  }
+
+  @Test func theConfiguredSourceIsMirroredIntoTheStateFolder() throws {
+    let repo = try ExampleRepository()
+    let config = try Scratch()
+    try config.write(
+      "agent.yaml",
+      """
+      source:
+        url: file://\(repo.path)
+        branch: main
+        path: manifests
+      state: \(config.url.path)/state
+      """)
+    let result = try agent("plan", "--config", config.url.path + "/agent.yaml", "--state", "/nonexistent")
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("no agent state in /nonexistent"))
+    let git = try FileManager.default.contentsOfDirectory(atPath: config.url.path + "/state/git")
+    #expect(git.count == 1 && git[0].hasSuffix(".git"))
+  }
+
+  @Test func aConfigurationWithAnInlineSecretIsRefused() throws {
+    let config = try Scratch()
+    try config.write("agent.yaml", "source:\n  url: https://example.com/x.git\n  auth: {token: ghp_inline}\n")
+    let result = try agent("plan", "--config", config.url.path + "/agent.yaml")
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("agent.yaml:3:17: error: 'source.auth.token' must be {env: NAME} or {file: PATH}"))
+    #expect(!result.stderr.contains("ghp_inline"))
+  }
+}
