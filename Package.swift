@@ -42,7 +42,10 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
-    .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"]),
+    // Benchmarks that need more than the CLI (cycles of one long-lived reader); run by bench/run.
+    .executableTarget(name: "modelops-bench", dependencies: ["GitSource", "ModelOpsCore"], path: "bench/Sources"),
+
+    .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"], exclude: ["Golden"]),
     .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "ModelOpsCore"]),
     .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "ModelOpsCore"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
