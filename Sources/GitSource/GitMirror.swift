@@ -64,14 +64,13 @@ public enum GitMirror {
     // The box must outlive every callback libgit2 makes during the call.
     return try withExtendedLifetime(box) { () throws(GitError) -> GitRepository in
       if FileManager.default.fileExists(atPath: path + "/HEAD") {
-        let repository = try GitRepository.open(path)
+        let repository = try GitRepository.open(path, mirror: true)
         try repository.locked { () throws(GitError) in
           var remote: OpaquePointer?
           try check("finding the remote of \(path)", git_remote_lookup(&remote, repository.pointer, "origin"))
           defer { git_remote_free(remote) }
           try check("fetching \(shown)", git_remote_fetch(remote, nil, &fetchOptions, nil))
         }
-        repository.preferRemoteBranches = true
         return repository
       }
       try? FileManager.default.createDirectory(
@@ -82,9 +81,7 @@ public enum GitMirror {
       var repo: OpaquePointer?
       try check("cloning \(shown)", git_clone(&repo, url, path, &options))
       git_repository_free(repo)
-      let repository = try GitRepository.open(path)
-      repository.preferRemoteBranches = true
-      return repository
+      return try GitRepository.open(path, mirror: true)
     }
   }
 

@@ -38,23 +38,26 @@ public final class GitRepository: @unchecked Sendable {
   /// The folder holding the repository (its work tree, or the bare repository itself).
   public let path: String
   /// A mirror resolves `main` as the fetched `origin/main` first: its own branches are stale.
-  public var preferRemoteBranches = false
+  public let preferRemoteBranches: Bool
 
-  private init(_ pointer: OpaquePointer, path: String) {
+  private init(_ pointer: OpaquePointer, path: String, preferRemoteBranches: Bool = false) {
     self.pointer = pointer
     self.path = path
+    self.preferRemoteBranches = preferRemoteBranches
   }
 
   deinit { git_repository_free(pointer) }
 
-  /// Opens the repository at `path`, or the one containing it.
-  public static func open(_ path: String) throws(GitError) -> GitRepository {
+  /// Opens the repository at `path`, or the one containing it; `mirror` for a bare mirror that
+  /// fetches branches as `origin/*`.
+  public static func open(_ path: String, mirror: Bool = false) throws(GitError) -> GitRepository {
     _ = libgit2Ready
     var repo: OpaquePointer?
     try check("opening the repository at \(path)", git_repository_open_ext(&repo, path, 0, nil))
     guard let repo else { throw GitError(operation: "opening \(path)", code: -1, message: "no repository") }
     let root = git_repository_workdir(repo).map { String(cString: $0) } ?? String(cString: git_repository_path(repo))
-    return GitRepository(repo, path: root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root)
+    let trimmed = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    return GitRepository(repo, path: trimmed, preferRemoteBranches: mirror)
   }
 
   /// Creates an empty repository (bare: no work tree).

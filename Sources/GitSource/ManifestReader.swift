@@ -2,7 +2,8 @@ import ModelOpsCore
 
 /// Reads the desired state of a commit, and remembers the last manifests tree it parsed: a
 /// commit whose manifests folder has the same tree id is not parsed again.
-public final class ManifestReader: @unchecked Sendable {
+/// Not thread-safe: one reader belongs to one loop (the agent's poll cycle).
+public final class ManifestReader {
   private var cached: (tree: ObjectID, result: LoadResult)?
   /// How many times manifests were actually parsed (a no-change cycle leaves it alone).
   public private(set) var parses = 0

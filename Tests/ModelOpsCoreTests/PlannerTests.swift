@@ -74,6 +74,13 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
     return (d, ObservedState.assumingApplied(d, at: now))
   }
 
+  /// The plan of the stack with one edit, against the converged world of the stack as it was.
+  func planAfterReplacing(_ text: String, with replacement: String) throws -> Plan {
+    let edited = try desired(
+      fraudStack.replacingOccurrences(of: text, with: replacement), dvc: ["fraud-train": ["labels": "md5-a"]])
+    return Planner.plan(desired: edited, observed: try converged().1, now: now)
+  }
+
   @Test func aFirstApplyTrainsRegistersPromotesThenCreatesInThatOrder() throws {
     let d = try desired(fraudStack)
     let plan = Planner.plan(desired: d, observed: ObservedState(), now: now)
@@ -99,11 +106,7 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
   }
 
   @Test func changedParamsRetrainAndTheNewVersionFollowsThePolicy() throws {
-    let (_, observed) = try converged()
-    let changed = try desired(
-      fraudStack.replacingOccurrences(of: #"C: "1.0""#, with: #"C: "2.0""#),
-      dvc: ["fraud-train": ["labels": "md5-a"]])
-    let plan = Planner.plan(desired: changed, observed: observed, now: now)
+    let plan = try planAfterReplacing(#"C: "1.0""#, with: #"C: "2.0""#)
     #expect(plan.actions.map(\.verb) == [.train, .register, .promote, .rollout])
     #expect(plan.actions[0].reason == "spec, params or workdir changed since the last run")
     #expect(plan.actions[2].to == "staging=v3")
@@ -222,21 +225,13 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
   }
 
   @Test func aTemplateChangeRollsOutWithTheStrategy() throws {
-    let (_, observed) = try converged()
-    let d = try desired(
-      fraudStack.replacingOccurrences(of: "[python3, serve.py]", with: "[python3, serve2.py]"),
-      dvc: ["fraud-train": ["labels": "md5-a"]])
-    let plan = Planner.plan(desired: d, observed: observed, now: now)
+    let plan = try planAfterReplacing("[python3, serve.py]", with: "[python3, serve2.py]")
     #expect(plan.actions.map(\.verb) == [.rollout])
     #expect(plan.actions.first?.reason == "replica template changed")
   }
 
   @Test func aReplicaCountChangeScalesWithoutARollout() throws {
-    let (_, observed) = try converged()
-    let d = try desired(
-      fraudStack.replacingOccurrences(of: "replicas: 2", with: "replicas: 4"),
-      dvc: ["fraud-train": ["labels": "md5-a"]])
-    let plan = Planner.plan(desired: d, observed: observed, now: now)
+    let plan = try planAfterReplacing("replicas: 2", with: "replicas: 4")
     #expect(plan.actions.map(\.headline) == ["scale 2 → 4"])
   }
 
@@ -294,11 +289,7 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
   }
 
   @Test func anAliasRemovedFromGitIsDemoted() throws {
-    let (_, observed) = try converged()
-    let d = try desired(
-      fraudStack.replacingOccurrences(of: "    production: {version: 2}\n", with: ""),
-      dvc: ["fraud-train": ["labels": "md5-a"]])
-    let plan = Planner.plan(desired: d, observed: observed, now: now)
+    let plan = try planAfterReplacing("    production: {version: 2}\n", with: "")
     #expect(plan.actions.map(\.id) == ["demote/Model/fraud/production"])
   }
 }
