@@ -57,7 +57,8 @@ func run(
   let deadline = Date().addingTimeInterval(timeout)
   while process.isRunning, Date() < deadline { usleep(10_000) }
   if process.isRunning {
-    process.terminate()
+    // SIGKILL: a test runner may block SIGTERM, and children inherit the blocked mask.
+    kill(process.processIdentifier, SIGKILL)
     throw TestFailure("\(executable.lastPathComponent) \(arguments) did not finish within \(timeout) s")
   }
   group.wait()

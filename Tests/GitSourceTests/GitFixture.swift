@@ -70,3 +70,35 @@ let modelManifest = """
     steps: [{name: train, run: python3 train.py}]
 
   """
+
+/// `git http-backend` behind HTTP Basic auth on 127.0.0.1, serving the bare repositories under a
+/// folder; stopped when released (and by itself after two minutes).
+final class GitHTTPServer {
+  let process = Process()
+  let port: Int
+
+  init(projectRoot: String, token: String) throws {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+      "git_http_server.py")
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script.path, projectRoot, token]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    var line = Data()
+    while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+      line.append(byte)
+    }
+    guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+      kill(process.processIdentifier, SIGKILL)
+      throw FixtureError("the git HTTP server did not start")
+    }
+    self.port = port
+  }
+
+  deinit {
+    // SIGKILL: a test runner may block SIGTERM, and children inherit the blocked mask.
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+  }
+}

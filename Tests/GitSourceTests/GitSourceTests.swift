@@ -138,3 +138,28 @@ import Testing
         == "failed to reach https://***@host/x.git and ssh://***@host:22/y")
   }
 }
+
+@Suite struct GitHTTPAuthTests {
+  @Test func aTokenAuthenticatesOverHTTPAndAWrongOneIsRefusedWithoutBeingShown() throws {
+    let work = try GitFixture()
+    try work.write("manifests/fraud.yaml", modelManifest)
+    let head = try work.commit("initial")
+    let served = try GitFixture()
+    try served.git("clone", "-q", "--bare", work.path, served.path + "/ml-infra.git")
+    let server = try GitHTTPServer(projectRoot: served.path, token: "t0ken-right")
+    let url = "http://127.0.0.1:\(server.port)/ml-infra.git"
+
+    let mirror = try GitMirror.sync(url: url, into: served.path + "/state/ok.git", credentials: .token("t0ken-right"))
+    #expect(try mirror.resolve("main").id.hex == head)
+
+    #expect {
+      try GitMirror.sync(url: url, into: served.path + "/state/bad.git", credentials: .token("t0ken-wrong"))
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("cloning \(url)") && !text.contains("t0ken")
+    }
+    #expect(throws: GitError.self) {
+      try GitMirror.sync(url: url, into: served.path + "/state/none.git", credentials: .none)
+    }
+  }
+}
