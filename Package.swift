@@ -32,6 +32,12 @@ let package = Package(
       name: "StateStore",
       dependencies: ["ModelOpsCore", .product(name: "GRDB", package: "GRDB.swift")]),
 
+    // Drivers: one folder per family (registry now; runtime, metrics, notify next).
+    .target(name: "Drivers", dependencies: ["ModelOpsCore", "StateStore"]),
+
+    // The reconciler: applies plans in rounds, runs training, journals every intent.
+    .target(name: "Reconciler", dependencies: ["ModelOpsCore", "GitSource", "StateStore", "Drivers"]),
+
     // The command line: wiring only.
     .executableTarget(
       name: "agent",
@@ -39,6 +45,8 @@ let package = Package(
         "ModelOpsCore",
         "GitSource",
         "StateStore",
+        "Drivers",
+        "Reconciler",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -48,6 +56,7 @@ let package = Package(
     .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"], exclude: ["Golden"]),
     .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "ModelOpsCore"]),
     .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "ModelOpsCore"]),
+    .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Drivers", "StateStore", "GitSource", "ModelOpsCore"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
     .testTarget(name: "EndToEndTests", dependencies: ["agent"]),
   ],

@@ -8,7 +8,9 @@ struct Agent: AsyncParsableCommand {
     commandName: "agent",
     abstract: "A GitOps agent for machine learning: models, training pipelines, deployments and monitors.",
     version: "0.1.0",
-    subcommands: [Validate.self, PlanCommand.self]
+    subcommands: [
+      Validate.self, PlanCommand.self, ApplyCommand.self, ModelsCommand.self, HistoryCommand.self, LogsCommand.self,
+    ]
   )
 }
 

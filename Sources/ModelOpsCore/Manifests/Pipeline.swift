@@ -52,3 +52,11 @@ public struct Pipeline: Sendable, Hashable, Encodable {
     public var onAlert: [String] = []
   }
 }
+
+extension Pipeline {
+  /// `MODELOPS_PARAM_<NAME>` for a param: uppercased, `-` turned into `_` (the run contract).
+  public static func paramVariable(_ name: String) -> String { "MODELOPS_PARAM_\(Names.variableSuffix(name))" }
+
+  /// `MODELOPS_INPUT_<NAME>` for an input.
+  public static func inputVariable(_ name: String) -> String { "MODELOPS_INPUT_\(Names.variableSuffix(name))" }
+}

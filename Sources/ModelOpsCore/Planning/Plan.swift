@@ -33,12 +33,17 @@ public struct Action: Sendable, Hashable, Encodable {
   public var dependsOn: [String] = []
   /// Lines of detail shown under the action (e.g. the rollout steps).
   public var detail: [String] = []
+  /// What the action is about within its resource (an alias name, a version label), if anything.
+  public var key: String?
+  /// The model version the action moves to, when it exists already (promote, rollout).
+  public var version: Int?
 
   public init(
     _ verb: Verb, _ resource: ResourceID, key: String? = nil, reason: String, from: String? = nil, to: String? = nil,
     dependsOn: [String] = [], detail: [String] = []
   ) {
     self.id = [verb.rawValue, resource.description, key].compactMap { $0 }.joined(separator: "/")
+    self.key = key
     self.verb = verb
     self.resource = resource
     self.reason = reason

@@ -27,9 +27,10 @@ extension PlanningContext {
     let current = seen.current(alias)
     guard current != version else { return }
     if seen.version(version) != nil {
-      let action = Action(
+      var action = Action(
         .promote, id, key: alias, reason: "alias '\(alias)' is pinned to version \(version) in git",
         from: current.map { "\(alias)=v\($0)" }, to: "\(alias)=v\(version)")
+      action.version = version
       record(model, alias, PlannedAlias(version: version, label: "v\(version)", actionID: action.id))
       actions.append(action)
     } else if let register = registrations[model], register.to == "v\(version)" {
@@ -67,9 +68,10 @@ extension PlanningContext {
     if let from = rule.from {
       reason += ", having held '\(from)'" + (rule.soak.map { " for at least \($0)" } ?? "")
     }
-    let action = Action(
+    var action = Action(
       .promote, id, key: alias, reason: reason, from: current.map { "\(alias)=v\($0)" },
       to: "\(alias)=v\(chosen.version)")
+    action.version = chosen.version
     record(model, alias, PlannedAlias(version: chosen.version, label: "v\(chosen.version)", actionID: action.id))
     actions.append(action)
   }

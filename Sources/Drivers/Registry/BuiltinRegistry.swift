@@ -1,0 +1,83 @@
+import Foundation
+import ModelOpsCore
+import StateStore
+
+/// The registry built into the agent: artifacts content-addressed (SHA-256 of the `model/`
+/// folder) under `STATE/registry/artifacts/<digest>/`, versions and aliases in the state store.
+public struct BuiltinRegistry: ModelRegistry {
+  public let store: StateStore
+  public let root: URL
+
+  public init(store: StateStore, folder: String) {
+    self.store = store
+    self.root = URL(fileURLWithPath: folder).appendingPathComponent("registry")
+  }
+
+  public func register(_ version: NewVersion) throws -> Int {
+    let digest = try ArtifactDigest.of(folder: version.artifact)
+    let target = artifactFolder(digest)
+    let fm = FileManager.default
+    if !fm.fileExists(atPath: target.path) {
+      // Copy beside, then rename: a crash never leaves a half-written artifact under its digest.
+      let staging = root.appendingPathComponent("artifacts/.incoming-\(UUID().uuidString)")
+      try fm.createDirectory(at: staging.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try fm.copyItem(at: version.artifact, to: staging)
+      try fm.moveItem(at: staging, to: target)
+    }
+    let number = try store.registerVersion(
+      model: version.model, artifactDigest: "sha256:\(digest)", metrics: version.metrics, lineage: version.lineage,
+      at: version.createdAt)
+    if let profile = version.profile {
+      let file = root.appendingPathComponent("profiles/\(version.model)/v\(number).json")
+      try fm.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try profile.write(to: file)
+    }
+    return number
+  }
+
+  public func moveAlias(model: String, alias: String, to version: Int?, cause: String, at time: Date) throws {
+    try store.moveAlias(model: model, alias: alias, to: version, cause: cause, at: time)
+  }
+
+  public func verify(model: String, version: Int) throws -> Bool {
+    guard let record = try store.versions(model: model).first(where: { $0.version == version }),
+      let recorded = record.artifactDigest, recorded.hasPrefix("sha256:")
+    else { throw RegistryError("model \(model) has no version \(version)") }
+    let digest = String(recorded.dropFirst("sha256:".count))
+    return try ArtifactDigest.of(folder: artifactFolder(digest)) == digest
+  }
+
+  /// Where a version's artifact is stored: what `MODELOPS_MODEL_PATH` points to.
+  public func artifactFolder(_ digest: String) -> URL { root.appendingPathComponent("artifacts/\(digest)") }
+}
+
+/// The content digest of a folder: SHA-256 over each regular file's relative path, executable
+/// bit and bytes, in byte order of paths. Symlinks and other special files are refused.
+public enum ArtifactDigest {
+  public static func of(folder: URL) throws -> String {
+    let fm = FileManager.default
+    var isFolder: ObjCBool = false
+    guard fm.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
+      throw RegistryError("the artifact \(folder.path) is not a folder")
+    }
+    var files: [String] = []
+    guard let walker = fm.enumerator(atPath: folder.path) else { throw RegistryError("cannot read \(folder.path)") }
+    while let relative = walker.nextObject() as? String {
+      let attributes = try fm.attributesOfItem(atPath: folder.appendingPathComponent(relative).path)
+      switch attributes[.type] as? FileAttributeType {
+      case .typeRegular?: files.append(relative)
+      case .typeDirectory?: continue
+      default: throw RegistryError("the artifact holds \(relative), which is not a regular file or folder")
+      }
+    }
+    var hasher = SHA256()
+    for relative in files.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) {
+      let url = folder.appendingPathComponent(relative)
+      let executable = fm.isExecutableFile(atPath: url.path)
+      let data = try Data(contentsOf: url)
+      hasher.update("\(relative)\0\(executable ? "x" : "-")\0\(data.count)\0")
+      hasher.update(data)
+    }
+    return hasher.hexDigest()
+  }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// Where model versions live: artifacts, metrics, lineage and aliases.
+///
+/// One implementation per registry the product ships (builtin now; MLflow next). Promotion
+/// history is always kept in the agent's state, whatever the registry records itself.
+public protocol ModelRegistry: Sendable {
+  /// Stores the artifact folder and registers a new version; returns its number.
+  func register(_ version: NewVersion) throws -> Int
+  /// Points an alias at a version (nil: removes it); `cause` says which commit or policy moved it.
+  func moveAlias(model: String, alias: String, to version: Int?, cause: String, at time: Date) throws
+  /// Whether the stored artifact of a version still has the digest it was registered with.
+  func verify(model: String, version: Int) throws -> Bool
+}
+
+/// What a successful run hands to the registry.
+public struct NewVersion: Sendable {
+  public var model: String
+  /// The run's `model/` folder.
+  public var artifact: URL
+  public var metrics: [String: Double]
+  /// `profile.json`, the baseline for drift monitors, when the run wrote one.
+  public var profile: Data?
+  /// Commit, pipeline digest, params, input digests, run id, start and end times.
+  public var lineage: [String: String]
+  public var createdAt: Date
+
+  public init(
+    model: String, artifact: URL, metrics: [String: Double], profile: Data?, lineage: [String: String], createdAt: Date
+  ) {
+    self.model = model
+    self.artifact = artifact
+    self.metrics = metrics
+    self.profile = profile
+    self.lineage = lineage
+    self.createdAt = createdAt
+  }
+}
+
+/// A registry failure, said so a person can act on it.
+public struct RegistryError: Error, Sendable, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}

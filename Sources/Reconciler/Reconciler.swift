@@ -1,0 +1,133 @@
+import Drivers
+import Foundation
+import ModelOpsCore
+import StateStore
+
+/// What one `apply` did.
+public struct ApplyReport: Sendable {
+  public struct Executed: Sendable {
+    public var action: Action
+    /// nil: it succeeded.
+    public var error: String?
+    public var detail: String
+  }
+  public var executed: [Executed] = []
+  /// Actions this build cannot carry out yet (serving: rollouts, scaling, self-heal, rollback).
+  public var notReconciled: [Action] = []
+  /// Actions held on purpose, with their reasons.
+  public var held: [Action] = []
+
+  public var failed: Bool { executed.contains { $0.error != nil } }
+}
+
+/// Applies desired state in rounds — observe, plan, carry out the actions whose dependencies are
+/// done, observe again — so every decision is taken on what is true now (level-triggered). A
+/// policy alias, for one, is evaluated on the metrics of the version the previous round registered.
+public final class Reconciler: Sendable {
+  public let store: StateStore
+  public let registry: any ModelRegistry
+  public let runner: TrainingRunner
+  /// Where progress lines go (stderr for `agent apply`).
+  public let progress: @Sendable (String) -> Void
+
+  public init(
+    store: StateStore, registry: any ModelRegistry, runner: TrainingRunner,
+    progress: @escaping @Sendable (String) -> Void = { _ in }
+  ) {
+    self.store = store
+    self.registry = registry
+    self.runner = runner
+    self.progress = progress
+  }
+
+  /// Verbs this build carries out; the rest are reported, never pretended.
+  static func isSupported(_ action: Action) -> Bool {
+    switch action.verb {
+    case .train, .register, .promote, .demote: return true
+    case .delete: return action.resource.kind != .deployment
+    case .rollout, .scale, .replace, .rollback, .hold: return false
+    }
+  }
+
+  /// One reconcile of `desired`: returns when nothing more can be done now, or an action failed.
+  public func apply(_ desired: DesiredState, options: PlanOptions = PlanOptions(), maxRounds: Int = 10) throws
+    -> ApplyReport
+  {
+    // An agent that stopped mid-action left intents and runs open: they are not running now.
+    try store.abandonUnfinishedIntents(at: Date())
+    try store.failInterruptedRuns(at: Date())
+    var report = ApplyReport()
+    var attempted: Set<String> = []
+    for _ in 0..<maxRounds {
+      let plan = Planner.plan(desired: desired, observed: try store.observe(), now: Date(), options: options)
+      let inPlan = Set(plan.actions.map(\.id))
+      let ready = plan.actions.filter { action in
+        action.verb != .hold && !attempted.contains(action.id) && action.dependsOn.allSatisfy { !inPlan.contains($0) }
+      }
+      report.held = plan.actions.filter { $0.verb == .hold }
+      report.notReconciled = plan.actions.filter { $0.verb != .hold && !Self.isSupported($0) }
+      let runnable = ready.filter(Self.isSupported)
+      if runnable.isEmpty { break }
+      for action in runnable {
+        attempted.insert(action.id)
+        let outcome = try execute(action, desired: desired)
+        report.executed.append(outcome)
+        if let error = outcome.error {
+          progress("✗ \(action.resource) \(action.headline): \(error)")
+          return report
+        }
+        progress("✓ \(action.resource) \(action.headline): \(outcome.detail)")
+      }
+    }
+    try store.recordApplied(commit: desired.commit, resources: Set(desired.manifests.locations.keys), at: Date())
+    return report
+  }
+
+  /// Journals the intent, acts, journals the outcome and records an event.
+  private func execute(_ action: Action, desired: DesiredState) throws -> ApplyReport.Executed {
+    let cause = desired.commit.map { "commit \($0.prefix(12))" } ?? "working tree"
+    let journal = try store.journalStart(actionID: action.id, commit: desired.commit, intent: action.reason, at: Date())
+    progress("… \(action.resource) \(action.headline)")
+    var error: String?
+    var detail = ""
+    do {
+      detail = try perform(action, desired: desired, cause: cause)
+    } catch let failure {
+      error = "\(failure)"
+    }
+    try store.journalFinish(journal, error: error, at: Date())
+    try store.appendEvent(
+      kind: action.verb.rawValue + (error == nil ? "" : "-failed"), resource: action.resource, commit: desired.commit,
+      cause: "\(cause): \(action.reason)", message: error ?? detail, at: Date())
+    return ApplyReport.Executed(action: action, error: error, detail: detail)
+  }
+
+  private func perform(_ action: Action, desired: DesiredState, cause: String) throws -> String {
+    let name = action.resource.name
+    switch action.verb {
+    case .train:
+      guard let pipeline = desired.manifests.pipelines[name] else { throw RunError("pipeline \(name) is not declared") }
+      let outcome = runner.run(pipeline, desired: desired, reason: action.reason)
+      if let error = outcome.error {
+        throw RunError("run \(outcome.runID) failed: \(error) (agent logs \(outcome.runID))")
+      }
+      return "run \(outcome.runID) registered \(pipeline.spec.model) v\(outcome.version ?? 0)"
+    case .register:
+      return "registered by the training run"
+    case .promote:
+      guard let alias = action.key, let version = action.version else {
+        throw RunError("the version to promote to is not known yet")
+      }
+      try registry.moveAlias(model: name, alias: alias, to: version, cause: "\(cause): \(action.reason)", at: Date())
+      return "\(alias) → v\(version)"
+    case .demote:
+      guard let alias = action.key else { throw RunError("no alias named in \(action.id)") }
+      try registry.moveAlias(model: name, alias: alias, to: nil, cause: "\(cause): \(action.reason)", at: Date())
+      return "alias \(alias) removed"
+    case .delete:
+      return "no longer managed"
+    case .rollout, .scale, .replace, .rollback, .hold:
+      throw RunError("\(action.verb.rawValue) is not supported by this build")
+    }
+  }
+}

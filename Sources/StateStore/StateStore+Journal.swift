@@ -1,0 +1,174 @@
+import Foundation
+import GRDB
+import ModelOpsCore
+
+/// An event of the audit trail, as `agent history` shows it.
+public struct EventRecord: Sendable, Hashable, Encodable {
+  public var id: Int64
+  public var at: Date
+  public var kind: String
+  public var resource: String
+  public var commit: String?
+  public var cause: String
+  public var message: String
+}
+
+/// A run as `agent logs` and `agent models` show it.
+public struct RunRecord: Sendable, Hashable, Encodable {
+  public var id: String
+  public var pipeline: String
+  public var status: String
+  public var commit: String?
+  public var reason: String
+  public var startedAt: Date?
+  public var finishedAt: Date?
+  public var registeredVersion: Int?
+}
+
+/// A registered version with everything the registry knows of it.
+public struct VersionRecord: Sendable, Hashable, Encodable {
+  public var model: String
+  public var version: Int
+  public var artifactDigest: String?
+  public var metrics: [String: Double]
+  public var lineage: [String: String]
+  public var createdAt: Date
+  public var rejectedReason: String?
+  /// Aliases pointing at it now.
+  public var aliases: [String]
+}
+
+extension StateStore {
+  /// Writes an intent before acting; returns its journal id.
+  public func journalStart(actionID: String, commit: String?, intent: String, at time: Date) throws(StateError) -> Int64
+  {
+    try write { db in
+      try db.execute(
+        sql: "INSERT INTO journal (action_id, commit_id, intent, status, started_at) VALUES (?, ?, ?, 'started', ?)",
+        arguments: [actionID, commit, intent, time.timeIntervalSince1970])
+      return db.lastInsertedRowID
+    }
+  }
+
+  /// Writes the outcome of an intent.
+  public func journalFinish(_ id: Int64, error: String?, at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: "UPDATE journal SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+        arguments: [error == nil ? "succeeded" : "failed", time.timeIntervalSince1970, error, id])
+    }
+  }
+
+  /// Intents started and never finished (the agent stopped mid-action).
+  public func unfinishedIntents() throws(StateError) -> [String] {
+    try read { db in try String.fetchAll(db, sql: "SELECT action_id FROM journal WHERE status = 'started' ORDER BY id")
+    }
+  }
+
+  /// Closes intents left open by an agent that stopped, saying so.
+  public func abandonUnfinishedIntents(at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql:
+          "UPDATE journal SET status = 'failed', finished_at = ?, error = 'agent stopped before it finished' WHERE status = 'started'",
+        arguments: [time.timeIntervalSince1970])
+    }
+  }
+
+  /// The audit trail, newest last; optionally of one resource name.
+  public func events(named name: String? = nil, limit: Int = 200) throws(StateError) -> [EventRecord] {
+    try read { db in
+      let rows: [Row]
+      if let name {
+        rows = try Row.fetchAll(
+          db, sql: "SELECT * FROM event WHERE resource LIKE ? ORDER BY id DESC LIMIT ?",
+          arguments: ["%/\(name)", limit])
+      } else {
+        rows = try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY id DESC LIMIT ?", arguments: [limit])
+      }
+      return rows.reversed().map { row in
+        EventRecord(
+          id: row["id"], at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], resource: row["resource"],
+          commit: row["commit_id"], cause: row["cause"], message: row["message"])
+      }
+    }
+  }
+
+  /// Marks a run started (status `running`).
+  public func startRun(
+    id: String, pipeline: String, commit: String?, specDigest: String, inputDigests: [String: String], reason: String,
+    at time: Date
+  ) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO run (id, pipeline, status, commit_id, spec_digest, input_digests, reason, started_at)
+          VALUES (?, ?, 'running', ?, ?, ?, ?, ?)
+          """,
+        arguments: [id, pipeline, commit, specDigest, jsonText(inputDigests), reason, time.timeIntervalSince1970])
+    }
+  }
+
+  /// Marks a run finished; `version` is what a successful run registered.
+  public func finishRun(id: String, succeeded: Bool, version: Int?, at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: "UPDATE run SET status = ?, finished_at = ?, registered_version = ? WHERE id = ?",
+        arguments: [succeeded ? "succeeded" : "failed", time.timeIntervalSince1970, version, id])
+    }
+  }
+
+  /// Runs left `running` by an agent that stopped: they are not running any more.
+  public func failInterruptedRuns(at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: "UPDATE run SET status = 'failed', finished_at = ? WHERE status = 'running'",
+        arguments: [time.timeIntervalSince1970])
+    }
+  }
+
+  public func run(id: String) throws(StateError) -> RunRecord? {
+    try read { db in try Row.fetchOne(db, sql: "SELECT * FROM run WHERE id = ?", arguments: [id]).map(Self.runRecord) }
+  }
+
+  public func runs(pipeline: String? = nil) throws(StateError) -> [RunRecord] {
+    try read { db in
+      let sql = "SELECT * FROM run \(pipeline == nil ? "" : "WHERE pipeline = ?") ORDER BY started_at"
+      return try Row.fetchAll(db, sql: sql, arguments: pipeline.map { [$0] } ?? []).map(Self.runRecord)
+    }
+  }
+
+  /// Every version of every model (or of one), with its current aliases.
+  public func versions(model: String? = nil) throws(StateError) -> [VersionRecord] {
+    try read { db in
+      var aliases: [String: [String]] = [:]
+      for row in try Row.fetchAll(
+        db, sql: "SELECT model, alias, version FROM alias_history WHERE until IS NULL ORDER BY alias")
+      {
+        let key = "\(row["model"] as String)#\(row["version"] as Int)"
+        aliases[key, default: []].append(row["alias"])
+      }
+      let sql = "SELECT * FROM model_version \(model == nil ? "" : "WHERE model = ?") ORDER BY model, version"
+      return try Row.fetchAll(db, sql: sql, arguments: model.map { [$0] } ?? []).map { row in
+        let name: String = row["model"]
+        let version: Int = row["version"]
+        return VersionRecord(
+          model: name, version: version, artifactDigest: row["artifact_digest"],
+          metrics: fromJSON(row["metrics"], as: [String: Double].self) ?? [:],
+          lineage: fromJSON(row["lineage"], as: [String: String].self) ?? [:],
+          createdAt: Date(timeIntervalSince1970: row["created_at"]), rejectedReason: row["rejected_reason"],
+          aliases: aliases["\(name)#\(version)"] ?? [])
+      }
+    }
+  }
+
+  private static func runRecord(_ row: Row) -> RunRecord {
+    let started: Double? = row["started_at"]
+    let finished: Double? = row["finished_at"]
+    return RunRecord(
+      id: row["id"], pipeline: row["pipeline"], status: row["status"], commit: row["commit_id"], reason: row["reason"],
+      startedAt: started.map(Date.init(timeIntervalSince1970:)),
+      finishedAt: finished.map(Date.init(timeIntervalSince1970:)),
+      registeredVersion: row["registered_version"])
+  }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import ModelOpsCore
+import StateStore
+
+/// Opens the state store a read-only command asks about.
+func openStore(_ state: String?, _ config: String?) throws -> StateStore {
+  let folder = try state ?? ConfigLoading.load(explicit: config)?.state
+  guard let folder else { throw CommandFailure("no state folder: give --state DIR, or a configuration with 'state'") }
+  guard FileManager.default.fileExists(atPath: "\(folder)/state.db") else {
+    throw CommandFailure("no agent state in \(folder) (state.db is missing)")
+  }
+  do { return try StateStore(folder: folder) } catch { throw CommandFailure(error.description) }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+  encoder.dateEncodingStrategy = .iso8601
+  print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// `agent models [NAME]`: versions, aliases, metrics and lineage.
+struct ModelsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "models", abstract: "List registry versions with their aliases, metrics and lineage.")
+
+  @Argument(help: "Only this model.") var name: String?
+  @Option(help: "State folder.") var state: String?
+  @Option(help: "Agent configuration file.") var config: String?
+  @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+  func run() throws {
+    try reportingFailures {
+      let versions = try openStore(state, config).versions(model: name)
+      if format == .json { return try printJSON(versions) }
+      if versions.isEmpty { print("No model versions registered\(name.map { " for \($0)" } ?? "").") }
+      for v in versions {
+        let aliases = v.aliases.isEmpty ? "" : "  [\(v.aliases.joined(separator: ", "))]"
+        let rejected = v.rejectedReason.map { "  REJECTED: \($0)" } ?? ""
+        print("\(v.model) v\(v.version)\(aliases)\(rejected)")
+        let metrics = v.metrics.keys.sorted().map { "\($0)=\(v.metrics[$0] ?? 0)" }.joined(separator: " ")
+        if !metrics.isEmpty { print("  metrics: \(metrics)") }
+        print("  artifact: \(v.artifactDigest ?? "-")")
+        for key in ["commit", "run", "pipeline", "pipelineDigest", "params", "inputs", "startedAt", "finishedAt"] {
+          if let value = v.lineage[key], !value.isEmpty { print("  \(key): \(value)") }
+        }
+      }
+    }
+  }
+}
+
+/// `agent history [NAME]`: the audit trail.
+struct HistoryCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "history",
+    abstract: "Show the audit trail: which commit or policy caused which action, and its result.")
+
+  @Argument(help: "Only events of resources with this name.") var name: String?
+  @Option(help: "State folder.") var state: String?
+  @Option(help: "Agent configuration file.") var config: String?
+  @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+
+  func run() throws {
+    try reportingFailures {
+      let events = try openStore(state, config).events(named: name)
+      if format == .json { return try printJSON(events) }
+      if events.isEmpty { print("No events yet.") }
+      for e in events {
+        print("\(e.at.formatted(.iso8601))  \(e.kind)  \(e.resource)  \(e.message)")
+        print("    because \(e.cause)")
+      }
+    }
+  }
+}
+
+/// `agent logs RUN-ID`: a training run's output.
+struct LogsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a training run's output.")
+
+  @Argument(help: "The run id (agent history and agent models show them).") var runID: String
+  @Option(help: "State folder.") var state: String?
+  @Option(help: "Agent configuration file.") var config: String?
+
+  func run() throws {
+    try reportingFailures {
+      let store = try openStore(state, config)
+      guard let run = try? store.run(id: runID), !runID.contains("/"), !runID.hasPrefix(".") else {
+        throw CommandFailure("no run named '\(runID)'")
+      }
+      let log = "\(store.folder)/runs/\(run.id)/run.log"
+      guard let data = FileManager.default.contents(atPath: log) else {
+        throw CommandFailure("run \(runID) has no log")
+      }
+      FileHandle.standardOutput.write(data)
+    }
+  }
+}
