@@ -54,9 +54,13 @@ let package = Package(
     .executableTarget(name: "modelops-bench", dependencies: ["GitSource", "ModelOpsCore"], path: "bench/Sources"),
 
     .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"], exclude: ["Golden"]),
-    .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "ModelOpsCore"]),
+    // Test support: git repositories made with the git CLI, a smart-HTTP git server.
+    .target(name: "ModelOpsTesting", path: "Tests/Support", exclude: ["git_http_server.py"]),
+    .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "ModelOpsCore", "ModelOpsTesting"]),
     .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "ModelOpsCore"]),
-    .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Drivers", "StateStore", "GitSource", "ModelOpsCore"]),
+    .testTarget(
+      name: "ReconcilerTests",
+      dependencies: ["Reconciler", "Drivers", "StateStore", "GitSource", "ModelOpsCore", "ModelOpsTesting"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
     .testTarget(name: "EndToEndTests", dependencies: ["agent"]),
   ],

@@ -50,7 +50,7 @@ public struct TrainingRunner: Sendable {
         id: runID, pipeline: name, commit: desired.commit, specDigest: desired.specDigest(of: pipeline),
         inputDigests: inputDigests, reason: reason, at: started)
       try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-      FileManager.default.createFile(atPath: log, contents: Data("run \(runID) of \(name): \(reason)\n".utf8))
+      try Data("run \(runID) of \(name): \(reason)\n".utf8).write(to: URL(fileURLWithPath: log))
       let version = try execute(
         pipeline, desired: desired, runID: runID, folder: folder, log: log, started: started,
         inputDigests: inputDigests)

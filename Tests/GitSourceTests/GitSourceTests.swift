@@ -1,6 +1,7 @@
 import Foundation
 import GitSource
 import ModelOpsCore
+import ModelOpsTesting
 import Testing
 
 @Suite struct GitSourceTests {

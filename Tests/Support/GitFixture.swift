@@ -1,12 +1,11 @@
 import Foundation
-import Testing
 
 /// A git repository in a temporary folder, driven by the git CLI as a user would.
-final class GitFixture {
-  let root: URL
-  var path: String { root.path }
+public final class GitFixture {
+  public let root: URL
+  public var path: String { root.path }
 
-  init() throws {
+  public init() throws {
     root = FileManager.default.temporaryDirectory.appendingPathComponent("modelops-git-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
     try git("init", "-q", "-b", "main")
@@ -16,7 +15,7 @@ final class GitFixture {
 
   /// Runs git in the repository; fails the test with git's message when git fails.
   @discardableResult
-  func git(_ arguments: String...) throws -> String {
+  public func git(_ arguments: String...) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments
@@ -32,7 +31,7 @@ final class GitFixture {
     return text.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
-  func write(_ relative: String, _ text: String) throws {
+  public func write(_ relative: String, _ text: String) throws {
     let url = root.appendingPathComponent(relative)
     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
     try Data(text.utf8).write(to: url)
@@ -40,19 +39,19 @@ final class GitFixture {
 
   /// Stages everything and commits; returns the new commit's id.
   @discardableResult
-  func commit(_ message: String) throws -> String {
+  public func commit(_ message: String) throws -> String {
     try git("add", "-A")
     try git("commit", "-q", "-m", message)
     return try git("rev-parse", "HEAD")
   }
 }
 
-struct FixtureError: Error, CustomStringConvertible {
-  var description: String
-  init(_ description: String) { self.description = description }
+public struct FixtureError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
 }
 
-let modelManifest = """
+public let modelManifest = """
   apiVersion: modelops/v1
   kind: Model
   metadata: {name: fraud}
@@ -73,11 +72,11 @@ let modelManifest = """
 
 /// `git http-backend` behind HTTP Basic auth on 127.0.0.1, serving the bare repositories under a
 /// folder; stopped when released (and by itself after two minutes).
-final class GitHTTPServer {
+public final class GitHTTPServer {
   let process = Process()
-  let port: Int
+  public let port: Int
 
-  init(projectRoot: String, token: String) throws {
+  public init(projectRoot: String, token: String) throws {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
       "git_http_server.py")
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// The quickstart example as a git repository, plus a state folder.
+final class QuickstartRepository {
+  let scratch: Scratch
+  var path: String { scratch.url.path }
+  var state: String { scratch.url.path + "/.state" }
+
+  init() throws {
+    scratch = try Scratch()
+    let example = repositoryRoot.appendingPathComponent("examples/quickstart")
+    for item in try FileManager.default.contentsOfDirectory(atPath: example.path) where item != "README.md" {
+      try FileManager.default.copyItem(
+        at: example.appendingPathComponent(item), to: scratch.url.appendingPathComponent(item))
+    }
+    try scratch.write(".gitignore", ".state/\n")
+    try git("init", "-q", "-b", "main")
+    try commit("quickstart")
+  }
+
+  @discardableResult
+  func git(_ arguments: String...) throws -> Outcome {
+    let outcome = try run(
+      URL(fileURLWithPath: "/usr/bin/env"),
+      ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: scratch.url)
+    guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
+    return outcome
+  }
+
+  func commit(_ message: String) throws {
+    try git("add", "-A")
+    try git("commit", "-q", "-m", message)
+  }
+}
+
+@Suite struct ApplyCommandTests {
+  @Test func theQuickstartTrainsRegistersAndPromotesAndASecondApplyDoesNothing() throws {
+    let q = try QuickstartRepository()
+    let first = try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state])
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(first.stderr.contains("✓ Pipeline/iris-train train: run iris-train-"))
+    #expect(first.stderr.contains("✓ Model/iris-classifier promote production=v1"))
+    #expect(first.stdout.contains("2 done, 0 failed, 1 not reconciled by this build"))
+
+    let models = try run(agentBinary(), ["models", "--state", q.state, "--format", "json"])
+    let versions = try #require(try JSONSerialization.jsonObject(with: Data(models.stdout.utf8)) as? [[String: Any]])
+    #expect(versions.count == 1)
+    #expect(versions.first?["aliases"] as? [String] == ["production"])
+    let accuracy = (versions.first?["metrics"] as? [String: Double])?["accuracy"] ?? 0
+    #expect(accuracy >= 0.8)
+    let runID = try #require((versions.first?["lineage"] as? [String: String])?["run"])
+
+    let logs = try run(agentBinary(), ["logs", runID, "--state", q.state])
+    #expect(logs.stdout.contains("==> step generate (attempt 1 of 2)"))
+    #expect(logs.stdout.contains("metrics: {\"accuracy\""))
+
+    let second = try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state])
+    #expect(second.status == 0)
+    #expect(second.stdout.hasPrefix("Applied commit"))
+    #expect(second.stdout.contains(": 0 done, 0 failed"))
+
+    let history = try run(agentBinary(), ["history", "iris-classifier", "--state", q.state])
+    #expect(history.stdout.contains("promote  Model/iris-classifier  production → v1"))
+    #expect(history.stdout.contains("because commit "))
+  }
+
+  @Test func aParamChangeInANewCommitRetrainsAndPromotesTheNewVersion() throws {
+    let q = try QuickstartRepository()
+    #expect(try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state]).status == 0)
+    let file = q.scratch.url.appendingPathComponent("manifests/pipelines/iris-train.yaml")
+    let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
+    try text.write(to: file, atomically: true, encoding: .utf8)
+    try q.commit("new seed")
+    let plan = try run(agentBinary(), ["plan", "--repo", q.path, "--path", "manifests", "--state", q.state])
+    #expect(plan.stdout.contains("spec, params or workdir changed since the last run"))
+    let apply = try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state])
+    #expect(apply.status == 0, "\(apply.stderr)")
+    #expect(apply.stderr.contains("promote production=v1 → production=v2"))
+  }
+
+  @Test func aSecondAgentOnTheSameStateFolderIsRefusedNamingTheFirst() throws {
+    let q = try QuickstartRepository()
+    let file = q.scratch.url.appendingPathComponent("manifests/pipelines/iris-train.yaml")
+    let slow = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(
+      of: "    - name: generate\n", with: "    - name: wait\n      run: sleep 4\n    - name: generate\n")
+    try slow.write(to: file, atomically: true, encoding: .utf8)
+    try q.commit("slow first step")
+    let first = Process()
+    first.executableURL = try agentBinary()
+    first.arguments = ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state]
+    first.standardOutput = FileHandle.nullDevice
+    first.standardError = FileHandle.nullDevice
+    try first.run()
+    defer { first.waitUntilExit() }
+    // The first agent holds the lock once its state folder has a lock file with its pid in it.
+    let lockFile = q.state + "/agent.lock"
+    for _ in 0..<300 {
+      if (try? String(contentsOfFile: lockFile, encoding: .utf8))?.contains("\(first.processIdentifier)") == true { break }
+      usleep(10_000)
+    }
+    let second = try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state])
+    #expect(second.status == 1)
+    #expect(second.stderr.contains("another agent (pid \(first.processIdentifier)) is using the state folder"))
+  }
+}

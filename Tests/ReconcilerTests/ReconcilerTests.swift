@@ -1,0 +1,200 @@
+import Drivers
+import Foundation
+import GitSource
+import ModelOpsCore
+import ModelOpsTesting
+import Reconciler
+import StateStore
+import Testing
+
+/// A repository with manifests, a state folder and a reconciler wired as `agent apply` wires them.
+final class Harness {
+  let repo: GitFixture
+  let state: String
+  let store: StateStore
+  let registry: BuiltinRegistry
+  let reconciler: Reconciler
+
+  init(_ files: [String: String]) throws {
+    repo = try GitFixture()
+    for (path, text) in files { try repo.write(path, text) }
+    try repo.commit("initial")
+    state = repo.path + "/.state"
+    store = try StateStore(folder: state)
+    registry = BuiltinRegistry(store: store, folder: state)
+    var runner = TrainingRunner(store: store, registry: registry, repository: try GitRepository.open(repo.path), stateFolder: state)
+    runner.backoff = 0.05
+    reconciler = Reconciler(store: store, registry: registry, runner: runner)
+  }
+
+  func desired() throws -> DesiredState {
+    let git = try GitRepository.open(repo.path)
+    let commit = try git.resolve("HEAD")
+    let reader = ManifestReader(path: "manifests")
+    let result = reader.load(git.tree(at: commit))
+    try #require(result.isValid, "\(result.diagnostics)")
+    return reader.desiredState(result, tree: git.tree(at: commit), commit: commit)
+  }
+
+  func apply() throws -> ApplyReport { try reconciler.apply(try desired()) }
+
+  func log(of report: ApplyReport) throws -> String {
+    let run = try #require(try store.runs().last)
+    return try String(contentsOfFile: "\(state)/runs/\(run.id)/run.log", encoding: .utf8)
+  }
+}
+
+/// A model with a gated policy alias and the pipeline that trains it, with the given steps.
+func stack(steps: String, gate: Double = 0.8, retries: Int = 0, extra: String = "") -> String {
+  """
+  apiVersion: modelops/v1
+  kind: Model
+  metadata: {name: clf}
+  spec:
+    pipeline: clf-train
+    aliases:
+      staging: {policy: latest-passing, gates: [{metric: accuracy, min: \(gate)}]}
+  ---
+  apiVersion: modelops/v1
+  kind: Pipeline
+  metadata: {name: clf-train}
+  spec:
+    model: clf
+    workdir: training
+    params: {max-iter: "200"}
+    inputs: [{name: labels, dvc: data/labels.csv.dvc}]
+    retries: \(retries)
+    steps:
+  \(steps)
+  \(extra)
+  """
+}
+
+/// A pipeline step running a shell script (a literal block, so any text is fine), indented for `stack`.
+func step(_ name: String, _ script: String, extra: String = "") -> String {
+  var out = "    - name: \(name)\n      run: |\n"
+  for line in script.split(separator: "\n") { out += "        \(line)\n" }
+  if !extra.isEmpty { out += "      \(extra)\n" }
+  return out
+}
+
+/// A step writing a model folder and metrics.
+let goodStep = step(
+  "train",
+  """
+  mkdir -p "$MODELOPS_OUTPUT_DIR/model"
+  echo '{"w": 1}' > "$MODELOPS_OUTPUT_DIR/model/w.json"
+  echo '{"accuracy": 0.9}' > "$MODELOPS_OUTPUT_DIR/metrics.json"
+  """)
+
+let baseFiles = ["training/README": "training code lives here\n", "data/labels.csv.dvc": "outs:\n- md5: abc123\n  path: labels.csv\n"]
+
+@Suite struct ReconcilerTests {
+  @Test func aFirstApplyTrainsRegistersAndPromotesAndASecondChangesNothing() throws {
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: goodStep)]) { $1 })
+    let first = try h.apply()
+    #expect(!first.failed)
+    #expect(first.executed.map(\.action.verb) == [.train, .promote])
+    let versions = try h.store.versions(model: "clf")
+    #expect(versions.map(\.version) == [1])
+    #expect(versions.first?.aliases == ["staging"])
+    #expect(versions.first?.metrics == ["accuracy": 0.9])
+    #expect(versions.first?.lineage["inputs"] == #"{"labels":"abc123"}"#)
+    let second = try h.apply()
+    #expect(second.executed.isEmpty)
+    #expect(try h.store.versions(model: "clf").count == 1)
+    #expect(try h.store.observe().appliedCommit == (try h.desired().commit))
+  }
+
+  @Test func aRunSeesTheContractEnvironmentButNotTheAgentsOwn() throws {
+    setenv("MODELOPS_TEST_AGENT_SECRET", "do-not-leak", 1)
+    let script = step(
+      "env",
+      """
+      mkdir -p "$MODELOPS_OUTPUT_DIR/model"
+      env | sort > "$MODELOPS_OUTPUT_DIR/model/env.txt"
+      pwd > "$MODELOPS_OUTPUT_DIR/model/pwd.txt"
+      cat "$MODELOPS_PARAMS" > "$MODELOPS_OUTPUT_DIR/model/params.json"
+      """)
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: script, gate: 0)]) { $1 })
+    let report = try h.apply()
+    #expect(!report.failed, "\(report.executed.map(\.error))")
+    let run = try #require(try h.store.runs().first)
+    let model = "\(h.state)/runs/\(run.id)/output/model"
+    let env = try String(contentsOfFile: model + "/env.txt", encoding: .utf8)
+    #expect(env.contains("MODELOPS_RUN_ID=\(run.id)\n"))
+    #expect(env.contains("MODELOPS_PIPELINE=clf-train\n"))
+    #expect(env.contains("MODELOPS_MODEL=clf\n"))
+    #expect(env.contains("MODELOPS_COMMIT=\(try h.desired().commit ?? "")\n"))
+    #expect(env.contains("MODELOPS_PARAM_MAX_ITER=200\n"))
+    #expect(env.contains("MODELOPS_INPUT_LABELS=\(h.state)/runs/\(run.id)/checkout/data/labels.csv\n"))
+    #expect(!env.contains("do-not-leak"))
+    #expect(try String(contentsOfFile: model + "/pwd.txt", encoding: .utf8).hasSuffix("/checkout/training\n"))
+    #expect(try String(contentsOfFile: model + "/params.json", encoding: .utf8) == #"{"max-iter":"200"}"#)
+  }
+
+  @Test func aFailingStepIsRetriedThenTheRunFailsAndNothingIsRegistered() throws {
+    let flaky = step("flaky", "echo trying\nexit 3")
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: flaky, retries: 2)]) { $1 })
+    let report = try h.apply()
+    #expect(report.failed)
+    #expect(report.executed.first?.error?.contains("step 'flaky' failed: exit status 3") == true)
+    #expect(try h.store.versions().isEmpty)
+    #expect(try h.store.runs().map(\.status) == ["failed"])
+    let log = try h.log(of: report)
+    #expect(log.components(separatedBy: "trying").count - 1 == 3)
+    #expect(log.contains("==> step flaky (attempt 3 of 3)"))
+    #expect(try h.store.events().map(\.kind) == ["train-failed"])
+  }
+
+  @Test func aStepTimeoutStopsEverythingTheStepStarted() throws {
+    let hang = step("hang", "sleep 60 &\nsleep 60", extra: "timeout: 1s")
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: hang)]) { $1 })
+    let report = try h.apply()
+    #expect(report.executed.first?.error?.contains("step 'hang' failed: timed out") == true)
+    // The background `sleep` was in the step's process group: nothing of the step survives.
+    let pgrep = Process()
+    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+    pgrep.arguments = ["-f", "^sleep 60$"]
+    pgrep.standardOutput = FileHandle.nullDevice
+    try pgrep.run()
+    pgrep.waitUntilExit()
+    #expect(pgrep.terminationStatus == 1)
+  }
+
+  @Test(arguments: [
+    ("echo ok", "every step succeeded but the run wrote no $MODELOPS_OUTPUT_DIR/model/ folder"),
+    ("mkdir -p \"$MODELOPS_OUTPUT_DIR/model\"\necho '{\"accuracy\": \"high\"}' > \"$MODELOPS_OUTPUT_DIR/metrics.json\"",
+     "metrics.json: 'accuracy' is not a number"),
+  ])
+  func aRunWhoseOutputBreaksTheContractFails(script: String, message: String) throws {
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: step("train", script))]) { $1 })
+    let report = try h.apply()
+    #expect(report.failed)
+    #expect(report.executed.first?.error?.contains(message) == true, "\(report.executed.first?.error ?? "")")
+    #expect(try h.store.versions().isEmpty)
+  }
+
+  @Test func aVersionFailingTheGatesIsRegisteredButNotPromoted() throws {
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: goodStep, gate: 0.95)]) { $1 })
+    let report = try h.apply()
+    #expect(!report.failed)
+    #expect(report.executed.map(\.action.verb) == [.train])
+    #expect(try h.store.versions(model: "clf").map(\.aliases) == [[]])
+  }
+
+  @Test func identicalArtifactsAreStoredOnceAndTamperingIsDetected() throws {
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: goodStep)]) { $1 })
+    let folder = URL(fileURLWithPath: h.repo.path + "/artifact")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try Data("weights".utf8).write(to: folder.appendingPathComponent("w.bin"))
+    let new = NewVersion(model: "m", artifact: folder, metrics: [:], profile: nil, lineage: [:], createdAt: Date())
+    #expect(try h.registry.register(new) == 1)
+    #expect(try h.registry.register(new) == 2)
+    let stored = try FileManager.default.contentsOfDirectory(atPath: h.state + "/registry/artifacts")
+    #expect(stored.count == 1)
+    #expect(try h.registry.verify(model: "m", version: 2))
+    try Data("tampered".utf8).write(to: URL(fileURLWithPath: "\(h.state)/registry/artifacts/\(stored[0])/w.bin"))
+    #expect(try !h.registry.verify(model: "m", version: 2))
+  }
+}
