@@ -69,7 +69,8 @@ final class QuickstartRepository {
     let q = try QuickstartRepository()
     #expect(try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state]).status == 0)
     let file = q.scratch.url.appendingPathComponent("manifests/pipelines/iris-train.yaml")
-    let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
+    let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(
+      of: #"seed: "7""#, with: #"seed: "8""#)
     try text.write(to: file, atomically: true, encoding: .utf8)
     try q.commit("new seed")
     let plan = try run(agentBinary(), ["plan", "--repo", q.path, "--path", "manifests", "--state", q.state])
@@ -96,7 +97,9 @@ final class QuickstartRepository {
     // The first agent holds the lock once its state folder has a lock file with its pid in it.
     let lockFile = q.state + "/agent.lock"
     for _ in 0..<300 {
-      if (try? String(contentsOfFile: lockFile, encoding: .utf8))?.contains("\(first.processIdentifier)") == true { break }
+      if (try? String(contentsOfFile: lockFile, encoding: .utf8))?.contains("\(first.processIdentifier)") == true {
+        break
+      }
       usleep(10_000)
     }
     let second = try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state])

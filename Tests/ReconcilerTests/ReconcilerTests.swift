@@ -22,7 +22,8 @@ final class Harness {
     state = repo.path + "/.state"
     store = try StateStore(folder: state)
     registry = BuiltinRegistry(store: store, folder: state)
-    var runner = TrainingRunner(store: store, registry: registry, repository: try GitRepository.open(repo.path), stateFolder: state)
+    var runner = TrainingRunner(
+      store: store, registry: registry, repository: try GitRepository.open(repo.path), stateFolder: state)
     runner.backoff = 0.05
     reconciler = Reconciler(store: store, registry: registry, runner: runner)
   }
@@ -87,7 +88,9 @@ let goodStep = step(
   echo '{"accuracy": 0.9}' > "$MODELOPS_OUTPUT_DIR/metrics.json"
   """)
 
-let baseFiles = ["training/README": "training code lives here\n", "data/labels.csv.dvc": "outs:\n- md5: abc123\n  path: labels.csv\n"]
+let baseFiles = [
+  "training/README": "training code lives here\n", "data/labels.csv.dvc": "outs:\n- md5: abc123\n  path: labels.csv\n",
+]
 
 @Suite struct ReconcilerTests {
   @Test func aFirstApplyTrainsRegistersAndPromotesAndASecondChangesNothing() throws {
@@ -164,8 +167,10 @@ let baseFiles = ["training/README": "training code lives here\n", "data/labels.c
 
   @Test(arguments: [
     ("echo ok", "every step succeeded but the run wrote no $MODELOPS_OUTPUT_DIR/model/ folder"),
-    ("mkdir -p \"$MODELOPS_OUTPUT_DIR/model\"\necho '{\"accuracy\": \"high\"}' > \"$MODELOPS_OUTPUT_DIR/metrics.json\"",
-     "metrics.json: 'accuracy' is not a number"),
+    (
+      "mkdir -p \"$MODELOPS_OUTPUT_DIR/model\"\necho '{\"accuracy\": \"high\"}' > \"$MODELOPS_OUTPUT_DIR/metrics.json\"",
+      "metrics.json: 'accuracy' is not a number"
+    ),
   ])
   func aRunWhoseOutputBreaksTheContractFails(script: String, message: String) throws {
     let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: step("train", script))]) { $1 })
