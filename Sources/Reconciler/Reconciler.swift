@@ -56,6 +56,7 @@ public final class Reconciler: Sendable {
     // An agent that stopped mid-action left intents and runs open: they are not running now.
     try store.abandonUnfinishedIntents(at: Date())
     try store.failInterruptedRuns(at: Date())
+    try measureHostInputs(desired)
     var report = ApplyReport()
     var attempted: Set<String> = []
     for _ in 0..<maxRounds {
@@ -81,6 +82,17 @@ public final class Reconciler: Sendable {
     }
     try store.recordApplied(commit: desired.commit, resources: Set(desired.manifests.locations.keys), at: Date())
     return report
+  }
+
+  /// Measures each host-path input now, so a changed file or folder retrains (`onInputChange`).
+  /// An input that cannot be read is left unmeasured; the run that needs it reports why.
+  private func measureHostInputs(_ desired: DesiredState) throws {
+    for (name, pipeline) in desired.manifests.pipelines {
+      for input in pipeline.spec.inputs {
+        guard case .hostPath(let path) = input.source, let digest = try? HostInputDigest.of(path) else { continue }
+        try store.recordInputDigest(pipeline: name, input: input.name, digest: digest, at: Date())
+      }
+    }
   }
 
   /// Journals the intent, acts, journals the outcome and records an event.

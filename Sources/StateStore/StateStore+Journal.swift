@@ -94,6 +94,15 @@ extension StateStore {
     }
   }
 
+  /// Records the digest a host input has now (what `onInputChange` compares with the last run's).
+  public func recordInputDigest(pipeline: String, input: String, digest: String, at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: "INSERT OR REPLACE INTO input_digest (pipeline, input, digest, measured_at) VALUES (?, ?, ?, ?)",
+        arguments: [pipeline, input, digest, time.timeIntervalSince1970])
+    }
+  }
+
   /// Marks a run started (status `running`).
   public func startRun(
     id: String, pipeline: String, commit: String?, specDigest: String, inputDigests: [String: String], reason: String,

@@ -202,4 +202,23 @@ let baseFiles = [
     try Data("tampered".utf8).write(to: URL(fileURLWithPath: "\(h.state)/registry/artifacts/\(stored[0])/w.bin"))
     #expect(try !h.registry.verify(model: "m", version: 2))
   }
+
+  @Test func aChangedHostInputRetrains() throws {
+    let h = try Harness(["README.md": "host inputs\n"])
+    let data = h.repo.path + "/../input-\(UUID().uuidString).csv"
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    try Data("a,b\n1,2\n".utf8).write(to: URL(fileURLWithPath: data))
+    try h.repo.write(
+      "manifests/all.yaml",
+      stack(steps: goodStep).replacingOccurrences(
+        of: "[{name: labels, dvc: data/labels.csv.dvc}]", with: "[{name: rows, path: \(data)}]"))
+    try h.repo.write("training/README", "x\n")
+    try h.repo.commit("host input")
+    #expect(try h.apply().executed.map(\.action.verb) == [.train, .promote])
+    #expect(try h.apply().executed.isEmpty)
+    try Data("a,b\n1,2\n3,4\n".utf8).write(to: URL(fileURLWithPath: data))
+    let report = try h.apply()
+    #expect(report.executed.first?.action.reason == "input 'rows' changed")
+    #expect(try h.store.versions(model: "clf").count == 2)
+  }
 }
