@@ -143,4 +143,23 @@ extension StateStore {
     guard parts.count == 2, let kind = ResourceKind(rawValue: String(parts[0])) else { return nil }
     return ResourceID(kind, String(parts[1]))
   }
+
+  /// Marks a deployment's revision failed (rolled back): not retried until `retry` or a new revision.
+  public func markFailed(deployment: String, revision: Revision, reason: String, at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql:
+          "INSERT OR REPLACE INTO failed_revision (deployment, version, template, reason, at) VALUES (?, ?, ?, ?, ?)",
+        arguments: [deployment, revision.modelVersion, revision.template, reason, time.timeIntervalSince1970])
+    }
+  }
+
+  /// Forgets a deployment's failed revisions (`agent retry`); returns how many there were.
+  @discardableResult
+  public func clearFailed(deployment: String) throws(StateError) -> Int {
+    try write { db in
+      try db.execute(sql: "DELETE FROM failed_revision WHERE deployment = ?", arguments: [deployment])
+      return db.changesCount
+    }
+  }
 }

@@ -9,7 +9,8 @@ struct Agent: AsyncParsableCommand {
     abstract: "A GitOps agent for machine learning: models, training pipelines, deployments and monitors.",
     version: "0.1.0",
     subcommands: [
-      Validate.self, PlanCommand.self, ApplyCommand.self, ModelsCommand.self, HistoryCommand.self, LogsCommand.self,
+      Validate.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, HistoryCommand.self, ModelsCommand.self,
+      LogsCommand.self, RetryCommand.self,
     ]
   )
 }

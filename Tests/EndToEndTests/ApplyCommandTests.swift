@@ -106,4 +106,22 @@ final class QuickstartRepository {
     #expect(second.status == 1)
     #expect(second.stderr.contains("another agent (pid \(first.processIdentifier)) is using the state folder"))
   }
+
+  @Test func statusSaysWhatIsSyncedHealthyAndWhy() throws {
+    let q = try QuickstartRepository()
+    let args = ["--repo", q.path, "--path", "manifests", "--state", q.state]
+    #expect(try run(agentBinary(), ["apply"] + args).status == 0)
+    let status = try run(agentBinary(), ["status"] + args)
+    #expect(status.status == 0, "\(status.stderr)")
+    let lines = status.stdout.split(separator: "\n").map {
+      $0.split(separator: " ", omittingEmptySubsequences: true).prefix(3).joined(separator: " ")
+    }
+    #expect(lines.contains("Model/iris-classifier synced healthy"))
+    #expect(lines.contains("Pipeline/iris-train synced healthy"))
+    #expect(lines.contains("Deployment/iris-api out-of-sync unknown"))
+    #expect(status.stdout.contains("production=v1"))
+    let retry = try run(agentBinary(), ["retry", "iris-api", "--state", q.state])
+    #expect(retry.status == 1)
+    #expect(retry.stderr.contains("deployment 'iris-api' has no failed revision to retry"))
+  }
 }

@@ -93,3 +93,35 @@ final class StateFolder {
       ])
   }
 }
+
+@Suite struct RetryTests {
+  @Test func aRetriedRevisionIsPlannedAgain() throws {
+    let folder = StateFolder()
+    let store = try StateStore(folder: folder.path)
+    let tree = MemoryTree(files: [
+      "all.yaml": """
+      apiVersion: modelops/v1
+      kind: Model
+      metadata: {name: m}
+      spec: {aliases: {p: {version: 1}}}
+      ---
+      apiVersion: modelops/v1
+      kind: Deployment
+      metadata: {name: api}
+      spec: {model: m@1, command: [serve], listen: 127.0.0.1:9000}
+      """
+    ])
+    let desired = DesiredState(commit: "c", manifests: ManifestLoader.load(from: tree).manifests)
+    let deployment = try #require(desired.manifests.deployments["api"])
+    let bad = Revision(modelVersion: 1, template: DesiredState.templateDigest(of: deployment))
+    try store.registerVersion(model: "m", artifactDigest: nil, metrics: [:], lineage: [:], at: Date())
+    try store.moveAlias(model: "m", alias: "p", to: 1, cause: "test", at: Date())
+    try store.recordDeployment("api", active: Revision(modelVersion: 1, template: "old"), desiredReplicas: 1)
+    try store.markFailed(deployment: "api", revision: bad, reason: "analysis failed", at: Date())
+    #expect(Planner.plan(desired: desired, observed: try store.observe(), now: Date()).actions.map(\.verb) == [.hold])
+    #expect(try store.clearFailed(deployment: "api") == 1)
+    #expect(
+      Planner.plan(desired: desired, observed: try store.observe(), now: Date()).actions.map(\.verb) == [.rollout])
+    #expect(try store.clearFailed(deployment: "api") == 0)
+  }
+}
