@@ -3,7 +3,15 @@ import Foundation
 import ModelOpsCore
 import StateStore
 
-/// Opens the state store a read-only command asks about.
+/// The state folder a command reads: `--state`, else the configuration's `state`.
+struct StateOptions: ParsableArguments {
+  @Option(help: "State folder (default: the configuration's state).") var state: String?
+  @Option(help: "Agent configuration file (default ./agent.yaml, then /etc/modelops/agent.yaml).") var config: String?
+
+  func store() throws -> StateStore { try openStore(state, config) }
+}
+
+/// Opens an existing state store.
 func openStore(_ state: String?, _ config: String?) throws -> StateStore {
   let folder = try state ?? ConfigLoading.load(explicit: config)?.state
   guard let folder else { throw CommandFailure("no state folder: give --state DIR, or a configuration with 'state'") }
@@ -26,13 +34,12 @@ struct ModelsCommand: ParsableCommand {
     commandName: "models", abstract: "List registry versions with their aliases, metrics and lineage.")
 
   @Argument(help: "Only this model.") var name: String?
-  @Option(help: "State folder.") var state: String?
-  @Option(help: "Agent configuration file.") var config: String?
+  @OptionGroup var state: StateOptions
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
   func run() throws {
     try reportingFailures {
-      let versions = try openStore(state, config).versions(model: name)
+      let versions = try state.store().versions(model: name)
       if format == .json { return try printJSON(versions) }
       if versions.isEmpty { print("No model versions registered\(name.map { " for \($0)" } ?? "").") }
       for v in versions {
@@ -57,13 +64,12 @@ struct HistoryCommand: ParsableCommand {
     abstract: "Show the audit trail: which commit or policy caused which action, and its result.")
 
   @Argument(help: "Only events of resources with this name.") var name: String?
-  @Option(help: "State folder.") var state: String?
-  @Option(help: "Agent configuration file.") var config: String?
+  @OptionGroup var state: StateOptions
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
   func run() throws {
     try reportingFailures {
-      let events = try openStore(state, config).events(named: name)
+      let events = try state.store().events(named: name)
       if format == .json { return try printJSON(events) }
       if events.isEmpty { print("No events yet.") }
       for e in events {
@@ -79,12 +85,11 @@ struct LogsCommand: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a training run's output.")
 
   @Argument(help: "The run id (agent history and agent models show them).") var runID: String
-  @Option(help: "State folder.") var state: String?
-  @Option(help: "Agent configuration file.") var config: String?
+  @OptionGroup var state: StateOptions
 
   func run() throws {
     try reportingFailures {
-      let store = try openStore(state, config)
+      let store = try state.store()
       guard let run = try? store.run(id: runID), !runID.contains("/"), !runID.hasPrefix(".") else {
         throw CommandFailure("no run named '\(runID)'")
       }

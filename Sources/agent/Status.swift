@@ -46,12 +46,11 @@ struct RetryCommand: ParsableCommand {
     abstract: "Try a failed (rolled-back) revision of a deployment again; it is not retried on its own.")
 
   @Argument(help: "The deployment.") var deployment: String
-  @Option(help: "State folder.") var state: String?
-  @Option(help: "Agent configuration file.") var config: String?
+  @OptionGroup var state: StateOptions
 
   func run() throws {
     try reportingFailures {
-      let store = try openStore(state, config)
+      let store = try state.store()
       let cleared: Int
       do {
         cleared = try store.clearFailed(deployment: deployment)

@@ -1,42 +1,9 @@
 import Foundation
 import Testing
 
-/// The quickstart example as a git repository, plus a state folder.
-final class QuickstartRepository {
-  let scratch: Scratch
-  var path: String { scratch.url.path }
-  var state: String { scratch.url.path + "/.state" }
-
-  init() throws {
-    scratch = try Scratch()
-    let example = repositoryRoot.appendingPathComponent("examples/quickstart")
-    for item in try FileManager.default.contentsOfDirectory(atPath: example.path) where item != "README.md" {
-      try FileManager.default.copyItem(
-        at: example.appendingPathComponent(item), to: scratch.url.appendingPathComponent(item))
-    }
-    try scratch.write(".gitignore", ".state/\n")
-    try git("init", "-q", "-b", "main")
-    try commit("quickstart")
-  }
-
-  @discardableResult
-  func git(_ arguments: String...) throws -> Outcome {
-    let outcome = try run(
-      URL(fileURLWithPath: "/usr/bin/env"),
-      ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: scratch.url)
-    guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
-    return outcome
-  }
-
-  func commit(_ message: String) throws {
-    try git("add", "-A")
-    try git("commit", "-q", "-m", message)
-  }
-}
-
 @Suite struct ApplyCommandTests {
   @Test func theQuickstartTrainsRegistersAndPromotesAndASecondApplyDoesNothing() throws {
-    let q = try QuickstartRepository()
+    let q = try ExampleRepository(example: "quickstart")
     let first = try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state])
     #expect(first.status == 0, "\(first.stderr)")
     #expect(first.stderr.contains("✓ Pipeline/iris-train train: run iris-train-"))
@@ -66,7 +33,7 @@ final class QuickstartRepository {
   }
 
   @Test func aParamChangeInANewCommitRetrainsAndPromotesTheNewVersion() throws {
-    let q = try QuickstartRepository()
+    let q = try ExampleRepository(example: "quickstart")
     #expect(try run(agentBinary(), ["apply", "--repo", q.path, "--path", "manifests", "--state", q.state]).status == 0)
     let file = q.scratch.url.appendingPathComponent("manifests/pipelines/iris-train.yaml")
     let text = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(
@@ -81,11 +48,11 @@ final class QuickstartRepository {
   }
 
   @Test func aSecondAgentOnTheSameStateFolderIsRefusedNamingTheFirst() throws {
-    let q = try QuickstartRepository()
-    let file = q.scratch.url.appendingPathComponent("manifests/pipelines/iris-train.yaml")
-    let slow = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(
-      of: "    - name: generate\n", with: "    - name: wait\n      run: sleep 4\n    - name: generate\n")
-    try slow.write(to: file, atomically: true, encoding: .utf8)
+    let q = try ExampleRepository(example: "quickstart")
+    try q.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(
+        of: "    - name: generate\n", with: "    - name: wait\n      run: sleep 4\n    - name: generate\n")
+    }
     try q.commit("slow first step")
     let first = Process()
     first.executableURL = try agentBinary()
@@ -108,7 +75,7 @@ final class QuickstartRepository {
   }
 
   @Test func statusSaysWhatIsSyncedHealthyAndWhy() throws {
-    let q = try QuickstartRepository()
+    let q = try ExampleRepository(example: "quickstart")
     let args = ["--repo", q.path, "--path", "manifests", "--state", q.state]
     #expect(try run(agentBinary(), ["apply"] + args).status == 0)
     let status = try run(agentBinary(), ["status"] + args)

@@ -1,46 +1,9 @@
 import Foundation
 import Testing
 
-/// A git repository holding the canary-analysis example, made with the git CLI.
-final class ExampleRepository {
-  let scratch: Scratch
-  var path: String { scratch.url.path }
-
-  init() throws {
-    scratch = try Scratch()
-    let example = repositoryRoot.appendingPathComponent("examples/canary-analysis")
-    for item in try FileManager.default.contentsOfDirectory(atPath: example.path) {
-      try FileManager.default.copyItem(
-        at: example.appendingPathComponent(item), to: scratch.url.appendingPathComponent(item))
-    }
-    try scratch.write("training/train.py", "print('train')\n")
-    try git("init", "-q", "-b", "main")
-    try commit("initial")
-  }
-
-  @discardableResult
-  func git(_ arguments: String...) throws -> Outcome {
-    let outcome = try run(
-      URL(fileURLWithPath: "/usr/bin/env"),
-      ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: scratch.url)
-    guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
-    return outcome
-  }
-
-  func commit(_ message: String) throws {
-    try git("add", "-A")
-    try git("commit", "-q", "-m", message)
-  }
-
-  func edit(_ relative: String, _ change: (String) -> String) throws {
-    let url = scratch.url.appendingPathComponent(relative)
-    try change(try String(contentsOf: url, encoding: .utf8)).write(to: url, atomically: true, encoding: .utf8)
-  }
-}
-
 @Suite struct PlanCommandTests {
   @Test func aFirstPlanTrainsAndExitsTwoWithDetailedExitCodes() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--detailed-exitcode")
     #expect(result.status == 2, "\(result.stderr)")
     #expect(result.stdout.contains("  > Pipeline fraud-train: train\n      no successful run yet\n"))
@@ -48,7 +11,7 @@ final class ExampleRepository {
   }
 
   @Test func aPullRequestShowsFieldChangesAndTheirConsequences() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     try repo.git("checkout", "-q", "-b", "tune")
     try repo.edit("manifests/pipelines/fraud-train.yaml") {
       $0.replacingOccurrences(of: #"C: "1.0""#, with: #"C: "0.5""#)
@@ -73,7 +36,7 @@ final class ExampleRepository {
   }
 
   @Test func aPullRequestThatChangesNothingExitsZero() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     try repo.git("checkout", "-q", "-b", "docs")
     try repo.scratch.write("README.md", "# docs only\n")
     try repo.commit("docs")
@@ -87,7 +50,7 @@ final class ExampleRepository {
   }
 
   @Test func markdownStartsWithTheMarkerForOneUpdatableComment() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--format", "markdown")
     #expect(result.status == 0)
     #expect(result.stdout.hasPrefix("<!-- modelops-plan -->\n### ModelOps plan for `"))
@@ -95,7 +58,7 @@ final class ExampleRepository {
   }
 
   @Test func invalidManifestsAtTheHeadAreAnErrorNamingEachProblem() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     try repo.edit("manifests/deploy/fraud-api.yaml") { $0.replacingOccurrences(of: "replicas: 2", with: "replica: 2") }
     try repo.commit("typo")
     let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--detailed-exitcode")
@@ -108,21 +71,21 @@ final class ExampleRepository {
   }
 
   @Test func theWorkTreeIsNeverRead() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     try repo.edit("manifests/deploy/fraud-api.yaml") { _ in "not: valid: yaml: [" }
     let result = try agent("plan", "--repo", repo.path, "--path", "manifests")
     #expect(result.status == 0, "\(result.stderr)")
   }
 
   @Test func aBadRefIsAClearError() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     let result = try agent("plan", "--repo", repo.path, "--path", "manifests", "--ref", "nope")
     #expect(result.status == 1)
     #expect(result.stderr.contains("no branch, tag or commit named 'nope'"))
   }
 
   @Test func theConfiguredSourceIsMirroredIntoTheStateFolder() throws {
-    let repo = try ExampleRepository()
+    let repo = try ExampleRepository(example: "canary-analysis")
     let config = try Scratch()
     try config.write(
       "agent.yaml",

@@ -92,3 +92,43 @@ final class Scratch {
     try Data(text.utf8).write(to: file)
   }
 }
+
+/// One of the bundled examples as a git repository (the git CLI, as a user would), with a state
+/// folder beside it; removed when released.
+final class ExampleRepository {
+  let scratch: Scratch
+  var path: String { scratch.url.path }
+  var state: String { scratch.url.path + "/.state" }
+
+  init(example: String) throws {
+    scratch = try Scratch()
+    let source = repositoryRoot.appendingPathComponent("examples/\(example)")
+    for item in try FileManager.default.contentsOfDirectory(atPath: source.path) where item != "README.md" {
+      try FileManager.default.copyItem(
+        at: source.appendingPathComponent(item), to: scratch.url.appendingPathComponent(item))
+    }
+    try scratch.write("training/.keep", "")
+    try scratch.write(".gitignore", ".state/\n")
+    try git("init", "-q", "-b", "main")
+    try commit("\(example)")
+  }
+
+  @discardableResult
+  func git(_ arguments: String...) throws -> Outcome {
+    let outcome = try run(
+      URL(fileURLWithPath: "/usr/bin/env"),
+      ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: scratch.url)
+    guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
+    return outcome
+  }
+
+  func commit(_ message: String) throws {
+    try git("add", "-A")
+    try git("commit", "-q", "-m", message)
+  }
+
+  func edit(_ relative: String, _ change: (String) -> String) throws {
+    let url = scratch.url.appendingPathComponent(relative)
+    try change(try String(contentsOf: url, encoding: .utf8)).write(to: url, atomically: true, encoding: .utf8)
+  }
+}
