@@ -32,8 +32,8 @@ let package = Package(
       name: "StateStore",
       dependencies: ["ModelOpsCore", .product(name: "GRDB", package: "GRDB.swift")]),
 
-    // Drivers: one folder per family (registry now; runtime, metrics, notify next).
-    .target(name: "Drivers", dependencies: ["ModelOpsCore", "StateStore"]),
+    // Drivers: one folder per family (HTTP via libcurl, registry, runtime; metrics and notify next).
+    .target(name: "Drivers", dependencies: ["CCurl", "ModelOpsCore", "StateStore"]),
 
     // The reconciler: applies plans in rounds, runs training, journals every intent.
     .target(name: "Reconciler", dependencies: ["ModelOpsCore", "GitSource", "StateStore", "Drivers"]),
@@ -57,6 +57,7 @@ let package = Package(
     // Test support: git repositories made with the git CLI, a smart-HTTP git server.
     .target(name: "ModelOpsTesting", path: "Tests/Support", exclude: ["git_http_server.py"]),
     .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "ModelOpsCore", "ModelOpsTesting"]),
+    .testTarget(name: "DriversTests", dependencies: ["Drivers", "StateStore", "ModelOpsCore"]),
     .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "ModelOpsCore"]),
     .testTarget(
       name: "ReconcilerTests",

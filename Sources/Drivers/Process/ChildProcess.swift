@@ -6,15 +6,15 @@ import Foundation
 
 /// A program the agent starts: in its own process group (a timeout stops everything it started),
 /// with default signal handling whatever the agent blocks, output appended to a log file.
-struct ChildProcess {
-  let pid: pid_t
+public struct ChildProcess: Sendable {
+  public let pid: pid_t
 
-  enum Exit: Equatable, CustomStringConvertible {
+  public enum Exit: Equatable, Sendable, CustomStringConvertible {
     case code(Int32)
     case signal(Int32)
     case timedOut
 
-    var description: String {
+    public var description: String {
       switch self {
       case .code(let c): return "exit status \(c)"
       case .signal(let s): return "killed by signal \(s)"
@@ -23,13 +23,15 @@ struct ChildProcess {
     }
   }
 
-  /// Starts `argv` in `directory` with exactly `environment`, stdout and stderr to `log`.
-  static func spawn(_ argv: [String], in directory: String, environment: [String: String], log: String) throws
-    -> ChildProcess
-  {
+  /// Starts `argv` in `directory` with exactly `environment`, stdout and stderr to `log`;
+  /// `memoryLimit` (bytes) caps its address space where the OS allows.
+  public static func spawn(
+    _ argv: [String], in directory: String, environment: [String: String], log: String, memoryLimit: Int64? = nil
+  ) throws -> ChildProcess {
     guard let program = argv.first else { throw RunError("empty command") }
     // Enter the directory through sh, then exec the program itself: argv reaches it unchanged.
-    let trampoline = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + argv
+    let limit = memoryLimit.map { "ulimit -v \(max($0 / 1024, 1)) && " } ?? ""
+    let trampoline = ["/bin/sh", "-c", "cd \"$0\" && \(limit)exec \"$@\"", directory] + argv
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -66,7 +68,7 @@ struct ChildProcess {
   }
 
   /// Waits for the process to end, killing its whole group at `deadline`.
-  func wait(until deadline: Date?) -> Exit {
+  public func wait(until deadline: Date?) -> Exit {
     var status: Int32 = 0
     while true {
       let result = waitpid(pid, &status, WNOHANG)

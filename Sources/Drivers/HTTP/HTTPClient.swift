@@ -1,0 +1,91 @@
+import CCurl
+import Foundation
+
+/// An HTTP response: status and body.
+public struct HTTPResponse: Sendable {
+  public var status: Int
+  public var body: Data
+}
+
+/// An HTTP failure below the HTTP level (refused, timed out, too large), with libcurl's words.
+public struct HTTPError: Error, Sendable, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// HTTP through libcurl: one easy handle per request, owned and freed here.
+///
+/// Blocking: call it from a thread that may wait (a health probe, a driver call), never from an
+/// event loop.
+public enum HTTPClient {
+  /// Largest body read; a larger one fails the request rather than filling memory.
+  public static let maxBody = 64 << 20
+
+  private static let ready: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
+
+  public static func request(
+    _ method: String, _ url: String, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval,
+    unixSocket: String? = nil
+  ) throws -> HTTPResponse {
+    guard ready, let handle = curl_easy_init() else { throw HTTPError("libcurl could not start") }
+    defer { curl_easy_cleanup(handle) }
+    let sink = Sink()
+    var list: UnsafeMutablePointer<curl_slist>?
+    defer { curl_slist_free_all(list) }
+    for (name, value) in headers.sorted(by: { $0.key < $1.key }) { list = curl_slist_append(list, "\(name): \(value)") }
+
+    var status = modelops_curl_set_string(handle, CURLOPT_URL, url)
+    status = status == CURLE_OK ? modelops_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, method) : status
+    status = status == CURLE_OK ? modelops_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Int(timeout * 1000)) : status
+    status = status == CURLE_OK ? modelops_curl_set_long(handle, CURLOPT_NOSIGNAL, 1) : status
+    if let unixSocket, status == CURLE_OK {
+      status = modelops_curl_set_string(handle, CURLOPT_UNIX_SOCKET_PATH, unixSocket)
+    }
+    if list != nil, status == CURLE_OK { status = modelops_curl_set_pointer(handle, CURLOPT_HTTPHEADER, list) }
+    guard status == CURLE_OK else { throw HTTPError("cannot set up the request to \(url): \(message(status))") }
+
+    let payload = Unmanaged.passUnretained(sink).toOpaque()
+    guard modelops_curl_set_write(handle, writeBody, payload) == CURLE_OK else {
+      throw HTTPError("cannot set up \(url)")
+    }
+    let result: CURLcode = withExtendedLifetime(sink) {
+      guard let body else { return curl_easy_perform(handle) }
+      return body.withUnsafeBytes { raw -> CURLcode in
+        _ = modelops_curl_set_long(handle, CURLOPT_POSTFIELDSIZE, raw.count)
+        _ = modelops_curl_set_pointer(handle, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress))
+        return curl_easy_perform(handle)
+      }
+    }
+    guard result == CURLE_OK else {
+      if sink.overflowed { throw HTTPError("\(method) \(url): response larger than \(maxBody) bytes") }
+      throw HTTPError("\(method) \(url): \(message(result))")
+    }
+    var code = 0
+    _ = modelops_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &code)
+    return HTTPResponse(status: code, body: sink.data)
+  }
+
+  public static func get(_ url: String, timeout: TimeInterval) throws -> HTTPResponse {
+    try request("GET", url, timeout: timeout)
+  }
+
+  private static func message(_ code: CURLcode) -> String { String(cString: curl_easy_strerror(code)) }
+}
+
+/// Collects a response body for the write callback (called from within `curl_easy_perform`).
+private final class Sink {
+  var data = Data()
+  var overflowed = false
+}
+
+private let writeBody: modelops_curl_write_fn = { pointer, size, count, userdata in
+  guard let pointer, let userdata else { return 0 }
+  let sink = Unmanaged<Sink>.fromOpaque(userdata).takeUnretainedValue()
+  let bytes = size * count
+  guard sink.data.count + bytes <= HTTPClient.maxBody else {
+    sink.overflowed = true
+    return 0
+  }
+  sink.data.append(UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: bytes)
+  return bytes
+}
