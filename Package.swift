@@ -11,6 +11,9 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     // C libraries, wrapped as system libraries (apt: libyaml-dev, libgit2-dev, libcurl4-openssl-dev).
@@ -36,7 +39,18 @@ let package = Package(
     .target(name: "Drivers", dependencies: ["CCurl", "ModelOpsCore", "StateStore"]),
 
     // The reconciler: applies plans in rounds, runs training, journals every intent.
-    .target(name: "Reconciler", dependencies: ["ModelOpsCore", "GitSource", "StateStore", "Drivers"]),
+    .target(
+      name: "Reconciler",
+      dependencies: [
+        "ModelOpsCore", "GitSource", "StateStore", "Drivers",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+
+    // The server of `agent run`: health, readiness, metrics and the API, on Hummingbird.
+    .target(
+      name: "Server",
+      dependencies: ["ModelOpsCore", "Reconciler", .product(name: "Hummingbird", package: "hummingbird")]),
 
     // The command line: wiring only.
     .executableTarget(
@@ -47,6 +61,9 @@ let package = Package(
         "StateStore",
         "Drivers",
         "Reconciler",
+        "Server",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -63,7 +80,7 @@ let package = Package(
       name: "ReconcilerTests",
       dependencies: ["Reconciler", "Drivers", "StateStore", "GitSource", "ModelOpsCore", "ModelOpsTesting"]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["agent"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["agent", "Drivers"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -53,36 +53,48 @@ public enum GitMirror {
     -> GitRepository
   {
     _ = libgit2Ready
-    let shown = redactURLs(in: url)
-    let box = CredentialBox(credentials)
-    let payload = Unmanaged.passUnretained(box).toOpaque()
-    var fetchOptions = modelops_git_fetch_options()
-    fetchOptions.callbacks.credentials = acquireCredentials
-    fetchOptions.callbacks.payload = payload
-    fetchOptions.prune = GIT_FETCH_PRUNE
-    fetchOptions.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
-    // The box must outlive every callback libgit2 makes during the call.
-    return try withExtendedLifetime(box) { () throws(GitError) -> GitRepository in
-      if FileManager.default.fileExists(atPath: path + "/HEAD") {
-        let repository = try GitRepository.open(path, mirror: true)
-        try repository.locked { () throws(GitError) in
-          var remote: OpaquePointer?
-          try check("finding the remote of \(path)", git_remote_lookup(&remote, repository.pointer, "origin"))
-          defer { git_remote_free(remote) }
-          try check("fetching \(shown)", git_remote_fetch(remote, nil, &fetchOptions, nil))
-        }
-        return repository
-      }
-      try? FileManager.default.createDirectory(
-        atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-      var options = modelops_git_clone_options()
-      options.bare = 1
-      options.fetch_opts = fetchOptions
-      var repo: OpaquePointer?
-      try check("cloning \(shown)", git_clone(&repo, url, path, &options))
-      git_repository_free(repo)
-      return try GitRepository.open(path, mirror: true)
+    if FileManager.default.fileExists(atPath: path + "/HEAD") {
+      let repository = try GitRepository.open(path, mirror: true)
+      try fetch(repository, url: url, credentials: credentials)
+      return repository
     }
+    try? FileManager.default.createDirectory(
+      atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try withFetchOptions(credentials) { (options: inout git_fetch_options) throws(GitError) in
+      var clone = modelops_git_clone_options()
+      clone.bare = 1
+      clone.fetch_opts = options
+      var repo: OpaquePointer?
+      try check("cloning \(redactURLs(in: url))", git_clone(&repo, url, path, &clone))
+      git_repository_free(repo)
+    }
+    return try GitRepository.open(path, mirror: true)
+  }
+
+  /// Fetches every branch and tag of `origin` into an open mirror.
+  public static func fetch(_ repository: GitRepository, url: String, credentials: GitCredentials) throws(GitError) {
+    try withFetchOptions(credentials) { (options: inout git_fetch_options) throws(GitError) in
+      try repository.locked { () throws(GitError) in
+        var remote: OpaquePointer?
+        try check("finding the remote of \(repository.path)", git_remote_lookup(&remote, repository.pointer, "origin"))
+        defer { git_remote_free(remote) }
+        try check("fetching \(redactURLs(in: url))", git_remote_fetch(remote, nil, &options, nil))
+      }
+    }
+  }
+
+  /// Fetch options whose credentials callback reads a box kept alive for the whole call: libgit2
+  /// may call back several times.
+  private static func withFetchOptions(
+    _ credentials: GitCredentials, _ body: (inout git_fetch_options) throws(GitError) -> Void
+  ) throws(GitError) {
+    let box = CredentialBox(credentials)
+    var options = modelops_git_fetch_options()
+    options.callbacks.credentials = acquireCredentials
+    options.callbacks.payload = Unmanaged.passUnretained(box).toOpaque()
+    options.prune = GIT_FETCH_PRUNE
+    options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
+    try withExtendedLifetime(box) { () throws(GitError) in try body(&options) }
   }
 
   /// The mirror folder for a URL under a state folder: stable, and free of the URL's secrets.

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Drivers
+import Foundation
+import GitSource
+import Logging
+import ModelOpsCore
+import Reconciler
+import Server
+import ServiceLifecycle
+import StateStore
+
+/// `agent run`: the long-running agent. Polls the source at `interval` (or on `POST
+/// /api/v1/sync`), reconciles every cycle, serves health, readiness, metrics and the API, and
+/// stops gracefully on SIGTERM or SIGINT once the cycle in progress has finished.
+struct RunCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract: "Run the agent: watch the repository and reconcile continuously.",
+    discussion: """
+      Needs a configuration (agent.yaml). Serves GET /healthz, GET /readyz, GET /metrics and \
+      POST /api/v1/sync on api.listen (default 127.0.0.1:7070). This build reconciles training, \
+      the registry and promotions; deployment actions are reported as not reconciled.
+      """
+  )
+
+  @Option(help: "Agent configuration file (default ./agent.yaml, then /etc/modelops/agent.yaml).")
+  var config: String?
+
+  func run() async throws {
+    LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    var logger = Logger(label: "modelops.agent")
+    logger.logLevel = .info
+    let group: ServiceGroup
+    let lock: StateLock
+    do {
+      (group, lock) = try makeServices(logger: logger)
+    } catch let failure as CommandFailure {
+      Terminal.standardError.write("\(Terminal.standardError.red("error:")) \(failure.description)\n")
+      throw ExitCode(1)
+    }
+    try await group.run()
+    // The lock is held for as long as the services run, and released only now.
+    withExtendedLifetime(lock) {}
+  }
+
+  private func makeServices(logger: Logger) throws -> (ServiceGroup, StateLock) {
+    guard let configuration = try ConfigLoading.load(explicit: config) else {
+      throw CommandFailure("agent run needs a configuration: --config FILE, ./agent.yaml or /etc/modelops/agent.yaml")
+    }
+    let folder = configuration.state
+    let lock: StateLock
+    do { lock = try StateLock(folder: folder) } catch { throw CommandFailure("\(error)") }
+    let source = configuration.source
+    let credentials = try Credentials.resolve(source.auth)
+    let opened: (repository: GitRepository, fetch: @Sendable () throws -> GitRepository)
+    do {
+      opened = try Self.openSource(source, stateFolder: folder, credentials: credentials)
+    } catch {
+      throw CommandFailure(error.description)
+    }
+    let repository = opened.repository
+    let fetch = opened.fetch
+    let store: StateStore
+    do { store = try StateStore(folder: folder) } catch { throw CommandFailure("\(error)") }
+    let registry = BuiltinRegistry(store: store, folder: folder)
+    let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
+    let reconciler = Reconciler(store: store, registry: registry, runner: runner) { line in logger.info("\(line)") }
+    let cycle = DaemonCycle(
+      fetch: fetch, branch: source.branch, reader: ManifestReader(path: source.path), reconciler: reconciler)
+    let state = DaemonState()
+    let interval = Duration.milliseconds(source.interval.milliseconds)
+    let loop = ReconcileLoop(cycle: cycle, state: state, interval: interval, logger: logger)
+    let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
+    let token = try configuration.apiToken.map(Credentials.secret)
+    let server = AgentServer.application(state: state, listen: listen, token: token, logger: logger)
+    logger.info(
+      "agent started",
+      metadata: [
+        "source": "\(redactURLs(in: source.url))", "branch": "\(source.branch)", "state": "\(folder)",
+        "listen": "\(listen)",
+      ])
+    let group = ServiceGroup(
+      configuration: .init(services: [loop, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    return (group, lock)
+  }
+
+  /// The repository to read, and how a cycle refreshes it: a local path is read as it is; a
+  /// remote is mirrored under the state folder and fetched every cycle.
+  private static func openSource(
+    _ source: AgentConfig.Source, stateFolder: String, credentials: GitCredentials
+  ) throws(GitError) -> (repository: GitRepository, fetch: @Sendable () throws -> GitRepository) {
+    if !source.url.contains("://"), FileManager.default.fileExists(atPath: source.url) {
+      let local = try GitRepository.open(source.url)
+      return (local, { local })
+    }
+    let mirror = try GitMirror.sync(
+      url: source.url, into: GitMirror.folder(for: source.url, under: stateFolder), credentials: credentials)
+    let url = source.url
+    return (
+      mirror,
+      {
+        try GitMirror.fetch(mirror, url: url, credentials: credentials)
+        return mirror
+      }
+    )
+  }
+}
