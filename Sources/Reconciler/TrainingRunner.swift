@@ -23,9 +23,6 @@ public struct TrainingRunner: Sendable {
     self.runsFolder = URL(fileURLWithPath: stateFolder).appendingPathComponent("runs")
   }
 
-  /// Variables passed through from the agent's own environment; nothing else is (its secrets stay).
-  static let passedThrough = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "PYTHONPATH"]
-
   public struct Outcome: Sendable {
     public var runID: String
     public var version: Int?
@@ -81,7 +78,7 @@ public struct TrainingRunner: Sendable {
     encoder.outputFormatting = [.sortedKeys]
     try encoder.encode(pipeline.spec.params).write(to: paramsFile)
 
-    var environment = ProcessInfo.processInfo.environment.filter { Self.passedThrough.contains($0.key) }
+    var environment = ChildEnvironment.base()
     environment["MODELOPS_RUN_ID"] = runID
     environment["MODELOPS_COMMIT"] = commitID
     environment["MODELOPS_PIPELINE"] = pipeline.metadata.name

@@ -87,6 +87,16 @@ public struct ChildProcess: Sendable {
   }
 }
 
+/// The part of the agent's own environment a program it starts may see: enough to find programs
+/// and a home, nothing else — the agent's secrets never reach training or serving code.
+public enum ChildEnvironment {
+  public static let passedThrough = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "PYTHONPATH"]
+
+  public static func base() -> [String: String] {
+    ProcessInfo.processInfo.environment.filter { passedThrough.contains($0.key) }
+  }
+}
+
 /// A run failure, said so a person can act on it.
 public struct RunError: Error, Sendable, CustomStringConvertible {
   public var description: String

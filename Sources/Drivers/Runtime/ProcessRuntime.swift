@@ -54,13 +54,10 @@ public struct ReplicaHandle: Sendable, Hashable, Codable {
 /// Replicas run in their own process groups, so they outlive an agent that crashes or restarts;
 /// the next agent adopts them by pid and start time instead of starting duplicates.
 public struct ProcessRuntime: Sendable {
-  /// Variables passed through from the agent's environment; nothing else is.
-  static let passedThrough = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "PYTHONPATH"]
-
   public init() {}
 
   public func start(_ spec: ReplicaSpec) throws -> ReplicaHandle {
-    var environment = ProcessInfo.processInfo.environment.filter { Self.passedThrough.contains($0.key) }
+    var environment = ChildEnvironment.base()
     environment.merge(spec.env) { _, own in own }
     environment["PORT"] = String(spec.port)
     environment["MODELOPS_MODEL"] = spec.model
