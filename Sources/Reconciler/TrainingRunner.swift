@@ -3,6 +3,7 @@ import Foundation
 import GitSource
 import ModelOpsCore
 import StateStore
+import Synchronization
 
 /// Runs a pipeline per the run contract (SPEC §3): a checkout of the commit, the `MODELOPS_*`
 /// environment, steps in order with their timeouts and retries, the whole-run timeout, one log per
@@ -213,5 +214,39 @@ enum HostInputDigest {
     var hasher = SHA256()
     hasher.update(try Data(contentsOf: URL(fileURLWithPath: path)))
     return hasher.hexDigest()
+  }
+
+  /// Relative path, size and modification time of every file: cheap to read, and it changes
+  /// whenever the content does in practice (the digest itself is read only then).
+  static func fingerprint(_ path: String) -> String? {
+    let fm = FileManager.default
+    func line(_ file: String, _ shown: String) -> String? {
+      guard let a = try? fm.attributesOfItem(atPath: file), let size = a[.size] as? NSNumber,
+        let modified = a[.modificationDate] as? Date
+      else { return nil }
+      return "\(shown)\0\(size)\0\(modified.timeIntervalSince1970)\n"
+    }
+    var isFolder: ObjCBool = false
+    guard fm.fileExists(atPath: path, isDirectory: &isFolder) else { return nil }
+    guard isFolder.boolValue else { return line(path, "") }
+    guard let walker = fm.enumerator(atPath: path) else { return nil }
+    var lines: [String] = []
+    while let relative = walker.nextObject() as? String {
+      if let entry = line("\(path)/\(relative)", relative) { lines.append(entry) }
+    }
+    return lines.sorted().joined()
+  }
+}
+
+/// Host-input digests remembered by fingerprint, so a poll cycle re-reads only inputs that changed.
+final class HostInputCache: Sendable {
+  private let entries = Mutex<[String: (fingerprint: String, digest: String)]>([:])
+
+  func digest(_ path: String) throws -> String {
+    guard let fingerprint = HostInputDigest.fingerprint(path) else { throw RunError("input \(path) does not exist") }
+    if let known = entries.withLock({ $0[path] }), known.fingerprint == fingerprint { return known.digest }
+    let digest = try HostInputDigest.of(path)
+    entries.withLock { $0[path] = (fingerprint, digest) }
+    return digest
   }
 }

@@ -3,9 +3,10 @@ import Foundation
 import GitSource
 import ModelOpsCore
 import ModelOpsTesting
-import Reconciler
 import StateStore
 import Testing
+
+@testable import Reconciler
 
 /// A repository with manifests, a state folder and a reconciler wired as `agent apply` wires them.
 final class Harness {
@@ -220,5 +221,27 @@ let baseFiles = [
     let report = try h.apply()
     #expect(report.executed.first?.action.reason == "input 'rows' changed")
     #expect(try h.store.versions(model: "clf").count == 2)
+  }
+}
+
+@Suite struct HostInputCacheTests {
+  @Test func anUnchangedInputIsNotReadAgainAndAChangedOneIs() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelops-input-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let file = folder.appendingPathComponent("rows.csv")
+    try Data("a\n1\n".utf8).write(to: file)
+    let cache = HostInputCache()
+    let first = try cache.digest(folder.path)
+    // Same size and time, different bytes: the fingerprint says unchanged, so nothing is re-read.
+    let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
+    try Data("a\n2\n".utf8).write(to: file)
+    try FileManager.default.setAttributes(
+      [.modificationDate: attributes[.modificationDate] as Any], ofItemAtPath: file.path)
+    #expect(try cache.digest(folder.path) == first)
+    // A real change (new size) is read.
+    try Data("a\n1\n2\n".utf8).write(to: file)
+    #expect(try cache.digest(folder.path) != first)
+    #expect(try cache.digest(folder.path) == (try HostInputDigest.of(folder.path)))
   }
 }
