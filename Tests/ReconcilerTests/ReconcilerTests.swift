@@ -225,7 +225,7 @@ let baseFiles = [
 }
 
 @Suite struct HostInputCacheTests {
-  @Test func anUnchangedInputIsNotReadAgainAndAChangedOneIs() throws {
+  @Test func theCachedDigestFollowsRealChangesAndMatchesAFreshOne() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelops-input-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
@@ -233,15 +233,14 @@ let baseFiles = [
     try Data("a\n1\n".utf8).write(to: file)
     let cache = HostInputCache()
     let first = try cache.digest(folder.path)
-    // Same size and time, different bytes: the fingerprint says unchanged, so nothing is re-read.
-    let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
-    try Data("a\n2\n".utf8).write(to: file)
-    try FileManager.default.setAttributes(
-      [.modificationDate: attributes[.modificationDate] as Any], ofItemAtPath: file.path)
+    // Nothing changed: the same fingerprint, the same digest.
+    #expect(HostInputDigest.fingerprint(folder.path) == HostInputDigest.fingerprint(folder.path))
     #expect(try cache.digest(folder.path) == first)
-    // A real change (new size) is read.
+    // A real change (new size) is read again.
     try Data("a\n1\n2\n".utf8).write(to: file)
-    #expect(try cache.digest(folder.path) != first)
-    #expect(try cache.digest(folder.path) == (try HostInputDigest.of(folder.path)))
+    let second = try cache.digest(folder.path)
+    #expect(second != first)
+    #expect(second == (try HostInputDigest.of(folder.path)))
+    #expect(throws: RunError.self) { try cache.digest(folder.path + "/missing") }
   }
 }
