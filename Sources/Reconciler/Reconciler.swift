@@ -29,8 +29,6 @@ public final class Reconciler: Sendable {
   public let runner: TrainingRunner
   /// Where progress lines go (stderr for `agent apply`).
   public let progress: @Sendable (String) -> Void
-  /// Host inputs are hashed again only when their files' sizes or times change.
-  private let hostInputs = HostInputCache()
 
   public init(
     store: StateStore, registry: any ModelRegistry, runner: TrainingRunner,
@@ -91,7 +89,9 @@ public final class Reconciler: Sendable {
   private func measureHostInputs(_ desired: DesiredState) throws {
     for (name, pipeline) in desired.manifests.pipelines {
       for input in pipeline.spec.inputs {
-        guard case .hostPath(let path) = input.source, let digest = try? hostInputs.digest(path) else { continue }
+        guard case .hostPath(let path) = input.source, let digest = try? runner.hostInputs.digest(path) else {
+          continue
+        }
         try store.recordInputDigest(pipeline: name, input: input.name, digest: digest, at: Date())
       }
     }

@@ -16,6 +16,9 @@ public struct TrainingRunner: Sendable {
   public let runsFolder: URL
   /// First retry delay; doubled on each further attempt (at most 30 s).
   public var backoff: TimeInterval = 1
+  /// Host-input digests, shared with the reconciler's measurement before each plan: an input is
+  /// hashed again only when its files changed, never twice for one run.
+  let hostInputs = HostInputCache()
 
   public init(store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String) {
     self.store = store
@@ -39,7 +42,7 @@ public struct TrainingRunner: Sendable {
     let log = folder.appendingPathComponent("run.log").path
     var inputDigests = desired.dvcDigests[name] ?? [:]
     for input in pipeline.spec.inputs {
-      if case .hostPath(let path) = input.source, let digest = try? HostInputDigest.of(path) {
+      if case .hostPath(let path) = input.source, let digest = try? hostInputs.digest(path) {
         inputDigests[input.name] = digest
       }
     }
