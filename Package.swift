@@ -12,6 +12,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    // Already built for Hummingbird; named so the router can use NIO's HTTP codecs directly.
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
@@ -47,10 +49,17 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]),
 
-    // The server of `agent run`: health, readiness, metrics and the API, on Hummingbird.
+    // The server of `agent run`: health, readiness, metrics and the API on Hummingbird; the
+    // per-deployment routers (reverse proxies) on SwiftNIO.
     .target(
       name: "Server",
-      dependencies: ["ModelOpsCore", "Reconciler", .product(name: "Hummingbird", package: "hummingbird")]),
+      dependencies: [
+        "ModelOpsCore", "Reconciler", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]),
 
     // The command line: wiring only.
     .executableTarget(

@@ -37,14 +37,28 @@ public struct ReconcileLoop: Service {
   let interval: Duration
   let logger: Logger
 
-  public init(cycle: DaemonCycle, state: DaemonState, interval: Duration, logger: Logger) {
+  let shutdown: ShutdownFlag
+
+  public init(
+    cycle: DaemonCycle, state: DaemonState, interval: Duration, logger: Logger, shutdown: ShutdownFlag = ShutdownFlag()
+  ) {
     self.cycle = cycle
     self.state = state
     self.interval = interval
     self.logger = logger
+    self.shutdown = shutdown
   }
 
   public func run() async throws {
+    let shutdown = shutdown
+    try await withGracefulShutdownHandler {
+      try await loop()
+    } onGracefulShutdown: {
+      shutdown.raise()
+    }
+  }
+
+  private func loop() async throws {
     while !Task.isShuttingDownGracefully {
       let outcome = await Self.onOwnThread { cycle.run() }
       await state.record(outcome)

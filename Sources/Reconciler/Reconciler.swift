@@ -12,7 +12,7 @@ public struct ApplyReport: Sendable {
     public var detail: String
   }
   public var executed: [Executed] = []
-  /// Actions this build cannot carry out yet (serving: rollouts, scaling, self-heal, rollback).
+  /// Actions this agent cannot carry out (serving actions when it has no serving executor).
   public var notReconciled: [Action] = []
   /// Actions held on purpose, with their reasons.
   public var held: [Action] = []
@@ -27,25 +27,29 @@ public final class Reconciler: Sendable {
   public let store: StateStore
   public let registry: any ModelRegistry
   public let runner: TrainingRunner
+  /// Rollouts, scaling, self-heal, rollbacks; nil: serving actions are reported, not carried out.
+  public let serving: ServingExecutor?
   /// Where progress lines go (stderr for `agent apply`).
   public let progress: @Sendable (String) -> Void
 
   public init(
-    store: StateStore, registry: any ModelRegistry, runner: TrainingRunner,
+    store: StateStore, registry: any ModelRegistry, runner: TrainingRunner, serving: ServingExecutor? = nil,
     progress: @escaping @Sendable (String) -> Void = { _ in }
   ) {
     self.store = store
     self.registry = registry
     self.runner = runner
+    self.serving = serving
     self.progress = progress
   }
 
-  /// Verbs this build carries out; the rest are reported, never pretended.
-  static func isSupported(_ action: Action) -> Bool {
+  /// Verbs this reconciler carries out; the rest are reported, never pretended.
+  func isSupported(_ action: Action) -> Bool {
     switch action.verb {
     case .train, .register, .promote, .demote: return true
-    case .delete: return action.resource.kind != .deployment
-    case .rollout, .scale, .replace, .rollback, .hold: return false
+    case .delete: return action.resource.kind != .deployment || serving != nil
+    case .rollout, .scale, .replace, .rollback: return serving != nil
+    case .hold: return false
     }
   }
 
@@ -57,6 +61,11 @@ public final class Reconciler: Sendable {
     try store.abandonUnfinishedIntents(at: Date())
     try store.failInterruptedRuns(at: Date())
     try measureHostInputs(desired)
+    if let serving {
+      // Adopt what runs: dead replicas are marked exited, live ones probed, routes published.
+      serving.declare(desired.manifests.deployments)
+      serving.probe(all: true)
+    }
     var report = ApplyReport()
     var attempted: Set<String> = []
     for _ in 0..<maxRounds {
@@ -66,8 +75,8 @@ public final class Reconciler: Sendable {
         action.verb != .hold && !attempted.contains(action.id) && action.dependsOn.allSatisfy { !inPlan.contains($0) }
       }
       report.held = plan.actions.filter { $0.verb == .hold }
-      report.notReconciled = plan.actions.filter { $0.verb != .hold && !Self.isSupported($0) }
-      let runnable = ready.filter(Self.isSupported)
+      report.notReconciled = plan.actions.filter { $0.verb != .hold && !isSupported($0) }
+      let runnable = ready.filter(isSupported)
       if runnable.isEmpty { break }
       for action in runnable {
         attempted.insert(action.id)
@@ -116,6 +125,18 @@ public final class Reconciler: Sendable {
     return ApplyReport.Executed(action: action, error: error, detail: detail)
   }
 
+  private func declared(_ name: String, _ desired: DesiredState) throws -> Deployment {
+    guard let deployment = desired.manifests.deployments[name] else {
+      throw RunError("deployment \(name) is not declared")
+    }
+    return deployment
+  }
+
+  private func requireServing() throws -> ServingExecutor {
+    guard let serving else { throw RunError("this agent has no serving runtime") }
+    return serving
+  }
+
   private func perform(_ action: Action, desired: DesiredState, cause: String) throws -> String {
     let name = action.resource.name
     switch action.verb {
@@ -139,9 +160,23 @@ public final class Reconciler: Sendable {
       try registry.moveAlias(model: name, alias: alias, to: nil, cause: "\(cause): \(action.reason)", at: Date())
       return "alias \(alias) removed"
     case .delete:
+      if action.resource.kind == .deployment, let serving { return try serving.remove(name) }
       return "no longer managed"
-    case .rollout, .scale, .replace, .rollback, .hold:
-      throw RunError("\(action.verb.rawValue) is not supported by this build")
+    case .rollout:
+      let deployment = try declared(name, desired)
+      guard let serving, let version = action.version else {
+        throw RunError("the version to roll out is not known yet")
+      }
+      let target = Revision(modelVersion: version, template: DesiredState.templateDigest(of: deployment))
+      return try serving.rollout(deployment, to: target, commit: desired.commit)
+    case .scale:
+      return try requireServing().scale(try declared(name, desired))
+    case .replace:
+      return try requireServing().heal(try declared(name, desired))
+    case .rollback:
+      return try requireServing().rollback(try declared(name, desired), toVersion: nil, reason: action.reason)
+    case .hold:
+      throw RunError("a held action is not carried out")
     }
   }
 }

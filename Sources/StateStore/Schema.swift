@@ -112,6 +112,22 @@ enum Schema {
         t.column("at", .double).notNull()
       }
     }
+    // Serving: the commit each revision runs from, the rollout's progress and traffic weight, and
+    // each replica's process identity (pid + kernel start time) and consecutive failed probes.
+    migrator.registerMigration("v2") { db in
+      try db.alter(table: "deployment") { t in
+        t.add(column: "active_commit", .text)
+        t.add(column: "previous_commit", .text)
+        t.add(column: "rollout_commit", .text)
+        t.add(column: "rollout_weight", .integer).notNull().defaults(to: 0)
+        t.add(column: "rollout_progress_at", .double)
+      }
+      try db.alter(table: "replica") { t in
+        t.add(column: "start_ticks", .integer)
+        t.add(column: "commit_id", .text)
+        t.add(column: "failures", .integer).notNull().defaults(to: 0)
+      }
+    }
     return migrator
   }
 }

@@ -53,21 +53,15 @@ extension StateStore {
     }
   }
 
-  /// Records what a deployment runs.
+  /// Records what a deployment runs (keeping the rest of its record).
   public func recordDeployment(
     _ name: String, active: Revision?, previous: Revision? = nil, desiredReplicas: Int
   ) throws(StateError) {
-    try write { db in
-      try db.execute(
-        sql: """
-          INSERT OR REPLACE INTO deployment
-            (name, active_version, active_template, previous_version, previous_template, desired_replicas)
-          VALUES (?, ?, ?, ?, ?, ?)
-          """,
-        arguments: [
-          name, active?.modelVersion, active?.template, previous?.modelVersion, previous?.template, desiredReplicas,
-        ])
-    }
+    var record = try deploymentRecord(name) ?? DeploymentRecord(name: name)
+    record.active = active
+    record.previous = previous
+    record.desiredReplicas = desiredReplicas
+    try saveDeployment(record)
   }
 
   /// Appends to the audit trail: who (which commit or policy) caused what, and the result.
@@ -111,25 +105,19 @@ extension StateStore {
   }
 
   private func observeDeployments(_ db: Database) throws -> [String: ObservedDeployment] {
-    func revision(_ row: Row, _ prefix: String) -> Revision? {
-      guard let version: Int = row["\(prefix)_version"], let template: String = row["\(prefix)_template"] else {
-        return nil
-      }
-      return Revision(modelVersion: version, template: template)
-    }
     var deployments: [String: ObservedDeployment] = [:]
     for row in try Row.fetchAll(db, sql: "SELECT * FROM deployment") {
-      var seen = ObservedDeployment(active: revision(row, "active"), desiredReplicas: row["desired_replicas"])
-      seen.previous = revision(row, "previous")
-      seen.rolloutTarget = revision(row, "rollout")
-      seen.rolloutStep = row["rollout_step"]
-      deployments[row["name"]] = seen
+      let record = Self.deploymentRecord(row)
+      var seen = ObservedDeployment(active: record.active, desiredReplicas: record.desiredReplicas)
+      seen.previous = record.previous
+      seen.rolloutTarget = record.rollout
+      seen.rolloutStep = record.rolloutStep
+      deployments[record.name] = seen
     }
-    for row in try Row.fetchAll(db, sql: "SELECT * FROM replica ORDER BY id") {
-      let health = ObservedDeployment.ReplicaHealth(rawValue: row["health"]) ?? .unhealthy
-      let replica = ObservedDeployment.Replica(
-        id: row["id"], revision: Revision(modelVersion: row["version"], template: row["template"]), health: health)
-      deployments[row["deployment"], default: ObservedDeployment()].replicas.append(replica)
+    for row in try Row.fetchAll(db, sql: "SELECT * FROM replica ORDER BY started_at, id") {
+      let record = Self.replicaRecord(row)
+      let replica = ObservedDeployment.Replica(id: record.id, revision: record.revision, health: record.health)
+      deployments[record.deployment, default: ObservedDeployment()].replicas.append(replica)
     }
     for row in try Row.fetchAll(db, sql: "SELECT * FROM failed_revision") {
       deployments[row["deployment"], default: ObservedDeployment()].failed.insert(

@@ -10,12 +10,11 @@ import StateStore
 struct ApplyCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "apply",
-    abstract: "Reconcile once: train, register and promote; wait until done.",
+    abstract: "Reconcile once: train, register, promote, roll out; wait until done.",
     discussion: """
       Progress goes to stderr, the outcome to stdout. Exit status: 0 when every action succeeded, \
-      1 when one failed (or the manifests are invalid). This build trains, registers, promotes and \
-      prunes; deployment actions (rollouts, scaling, self-heal, rollback) are listed as not \
-      reconciled until the runtime and router land.
+      1 when one failed (or the manifests are invalid). Replicas keep running after apply returns; \
+      a deployment's stable `listen` endpoint is served by `agent run`.
       """
   )
 
@@ -40,9 +39,11 @@ struct ApplyCommand: ParsableCommand {
         let store = try StateStore(folder: folder)
         let registry = BuiltinRegistry(store: store, folder: folder)
         let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
-        let reconciler = Reconciler(store: store, registry: registry, runner: runner) { line in
-          Terminal.standardError.write(line + "\n")
-        }
+        let progress: @Sendable (String) -> Void = { line in Terminal.standardError.write(line + "\n") }
+        let serving = ServingExecutor(
+          store: store, registry: registry, repository: repository, stateFolder: folder, progress: progress)
+        let reconciler = Reconciler(
+          store: store, registry: registry, runner: runner, serving: serving, progress: progress)
         report = try reconciler.apply(desired, options: PlanOptions(allowDeleteAll: allowDeleteAll))
       } catch let error as StateError {
         throw CommandFailure(error.description)
@@ -60,7 +61,7 @@ struct ApplyCommand: ParsableCommand {
     out += "Applied commit \(commit.map { String($0.prefix(12)) } ?? "-"): \(done) done, \(failed) failed"
     out += report.notReconciled.isEmpty ? ".\n" : ", \(report.notReconciled.count) not reconciled by this build.\n"
     for action in report.notReconciled {
-      out += "  not reconciled: \(action.resource) \(action.headline) (serving is not in this build yet)\n"
+      out += "  not reconciled: \(action.resource) \(action.headline)\n"
     }
     for action in report.held { out += "  held: \(action.resource): \(action.reason)\n" }
     return out

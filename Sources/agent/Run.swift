@@ -18,8 +18,9 @@ struct RunCommand: AsyncParsableCommand {
     abstract: "Run the agent: watch the repository and reconcile continuously.",
     discussion: """
       Needs a configuration (agent.yaml). Serves GET /healthz, GET /readyz, GET /metrics and \
-      POST /api/v1/sync on api.listen (default 127.0.0.1:7070). This build reconciles training, \
-      the registry and promotions; deployment actions are reported as not reconciled.
+      the API on api.listen (default 127.0.0.1:7070), and each deployment's `listen` address (a \
+      router to its healthy replicas). On SIGTERM or SIGINT the cycle in progress stops at its next \
+      step; replicas keep running and are adopted by the next start.
       """
   )
 
@@ -64,12 +65,20 @@ struct RunCommand: AsyncParsableCommand {
     do { store = try StateStore(folder: folder) } catch { throw CommandFailure("\(error)") }
     let registry = BuiltinRegistry(store: store, folder: folder)
     let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
-    let reconciler = Reconciler(store: store, registry: registry, runner: runner) { line in logger.info("\(line)") }
+    let shutdown = ShutdownFlag()
+    let router = ProxyRouter(logger: logger)
+    let serving = ServingExecutor(
+      store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
+      progress: { line in logger.info("\(line)") }, shouldStop: { shutdown.isRaised })
+    let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving) { line in
+      logger.info("\(line)")
+    }
     let cycle = DaemonCycle(
       fetch: fetch, branch: source.branch, reader: ManifestReader(path: source.path), reconciler: reconciler)
     let state = DaemonState()
     let interval = Duration.milliseconds(source.interval.milliseconds)
-    let loop = ReconcileLoop(cycle: cycle, state: state, interval: interval, logger: logger)
+    let loop = ReconcileLoop(cycle: cycle, state: state, interval: interval, logger: logger, shutdown: shutdown)
+    let supervisor = ReplicaSupervisor(serving: serving, state: state, logger: logger)
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
     let server = AgentServer.application(state: state, listen: listen, token: token, logger: logger)
@@ -80,7 +89,8 @@ struct RunCommand: AsyncParsableCommand {
         "listen": "\(listen)",
       ])
     let group = ServiceGroup(
-      configuration: .init(services: [loop, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+      configuration: .init(
+        services: [loop, supervisor, router, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     return (group, lock)
   }
 

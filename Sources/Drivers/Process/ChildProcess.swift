@@ -38,6 +38,9 @@ public struct ChildProcess: Sendable {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // Nothing else of the agent's is inherited: not its database, and not its listening sockets
+    // (a replica holding a router's port would keep it bound after the agent stops).
+    try closeFrom(3, &actions)
 
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
@@ -65,6 +68,21 @@ public struct ChildProcess: Sendable {
       throw RunError("cannot start '\(program)': \(String(cString: strerror(status)))")
     }
     return ChildProcess(pid: pid)
+  }
+
+  /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module does
+  /// not export (it is a GNU extension): found once by name.
+  private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+  private static let closeFromAction: CloseFrom? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+    else { return nil }
+    return unsafeBitCast(symbol, to: CloseFrom.self)
+  }()
+
+  private static func closeFrom(_ fd: Int32, _ actions: inout posix_spawn_file_actions_t) throws {
+    guard let add = closeFromAction, add(&actions, fd) == 0 else {
+      throw RunError("this C library cannot close inherited descriptors at spawn (needs glibc 2.34 or later)")
+    }
   }
 
   /// Waits for the process to end, killing its whole group at `deadline`.

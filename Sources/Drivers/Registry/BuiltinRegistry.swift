@@ -40,11 +40,21 @@ public struct BuiltinRegistry: ModelRegistry {
   }
 
   public func verify(model: String, version: Int) throws -> Bool {
+    let digest = try recordedDigest(model: model, version: version)
+    return try ArtifactDigest.of(folder: artifactFolder(digest)) == digest
+  }
+
+  public func servingFolder(model: String, version: Int) throws -> URL {
+    let folder = artifactFolder(try recordedDigest(model: model, version: version))
+    try ArtifactDigest.makeReadOnly(folder)
+    return folder
+  }
+
+  private func recordedDigest(model: String, version: Int) throws -> String {
     guard let record = try store.versions(model: model).first(where: { $0.version == version }),
       let recorded = record.artifactDigest, recorded.hasPrefix("sha256:")
     else { throw RegistryError("model \(model) has no version \(version)") }
-    let digest = String(recorded.dropFirst("sha256:".count))
-    return try ArtifactDigest.of(folder: artifactFolder(digest)) == digest
+    return String(recorded.dropFirst("sha256:".count))
   }
 
   /// Where a version's artifact is stored: what `MODELOPS_MODEL_PATH` points to.
@@ -79,5 +89,19 @@ public enum ArtifactDigest {
       hasher.update(data)
     }
     return hasher.hexDigest()
+  }
+
+  /// Takes write permission away from everything in the folder (a served artifact is read-only).
+  public static func makeReadOnly(_ folder: URL) throws {
+    let fm = FileManager.default
+    var paths = [folder.path]
+    if let walker = fm.enumerator(atPath: folder.path) {
+      while let relative = walker.nextObject() as? String { paths.append(folder.appendingPathComponent(relative).path) }
+    }
+    for path in paths {
+      let attributes = try fm.attributesOfItem(atPath: path)
+      guard let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o222 != 0 else { continue }
+      try fm.setAttributes([.posixPermissions: mode & ~0o222], ofItemAtPath: path)
+    }
   }
 }

@@ -11,6 +11,8 @@ public protocol ModelRegistry: Sendable {
   func moveAlias(model: String, alias: String, to version: Int?, cause: String, at time: Date) throws
   /// Whether the stored artifact of a version still has the digest it was registered with.
   func verify(model: String, version: Int) throws -> Bool
+  /// A local folder holding the version's artifact, read-only: what `MODELOPS_MODEL_PATH` names.
+  func servingFolder(model: String, version: Int) throws -> URL
 }
 
 /// What a successful run hands to the registry.

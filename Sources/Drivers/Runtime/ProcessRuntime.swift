@@ -47,6 +47,12 @@ public struct ReplicaHandle: Sendable, Hashable, Codable {
   /// The kernel's start time of the process (clock ticks since boot): a reused pid differs.
   public var startTime: UInt64
   public var port: Int
+
+  public init(pid: Int32, startTime: UInt64, port: Int) {
+    self.pid = pid
+    self.startTime = startTime
+    self.port = port
+  }
 }
 
 /// Serving replicas as supervised child processes of the agent (the `process` runtime).

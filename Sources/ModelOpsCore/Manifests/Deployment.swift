@@ -34,6 +34,8 @@ public struct Deployment: Sendable, Hashable, Encodable {
     public var timeout = ManifestDuration.seconds(1)
     public var failureThreshold = 3
     public var startupTimeout = ManifestDuration.seconds(60)
+
+    public init() {}
   }
 
   public enum Strategy: Sendable, Hashable, Encodable {

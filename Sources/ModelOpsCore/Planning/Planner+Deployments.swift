@@ -19,11 +19,12 @@ extension PlanningContext {
     let template = DesiredState.templateDigest(of: deployment)
     let strategy = Self.describe(deployment.spec.strategy)
     guard let seen, let active = seen.active else {
-      actions.append(
-        Action(
-          .rollout, id, reason: "new deployment of \(deployment.spec.model) (\(target.label))", from: nil,
-          to: "\(target.label) × \(deployment.spec.replicas)", dependsOn: target.dependsOn,
-          detail: ["listen \(deployment.spec.listen)"]))
+      var create = Action(
+        .rollout, id, reason: "new deployment of \(deployment.spec.model) (\(target.label))", from: nil,
+        to: "\(target.label) × \(deployment.spec.replicas)", dependsOn: target.dependsOn,
+        detail: ["listen \(deployment.spec.listen)"])
+      create.version = target.version
+      actions.append(create)
       return
     }
     let desired = target.version.map { Revision(modelVersion: $0, template: template) }
@@ -42,11 +43,12 @@ extension PlanningContext {
       }
       if template != active.template { why.append("replica template changed") }
       let resuming = desired != nil && seen.rolloutTarget == desired
-      actions.append(
-        Action(
-          .rollout, id, reason: (resuming ? "resume the rollout in progress: " : "") + why.joined(separator: "; "),
-          from: active.description, to: desired?.description ?? "\(target.label)/\(template.prefix(7))",
-          dependsOn: target.dependsOn, detail: [strategy]))
+      var rollout = Action(
+        .rollout, id, reason: (resuming ? "resume the rollout in progress: " : "") + why.joined(separator: "; "),
+        from: active.description, to: desired?.description ?? "\(target.label)/\(template.prefix(7))",
+        dependsOn: target.dependsOn, detail: [strategy])
+      rollout.version = target.version
+      actions.append(rollout)
       return
     }
     if seen.desiredReplicas != deployment.spec.replicas {

@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Set once the agent begins a graceful shutdown: long waits (a canary pause, a replica
+/// starting) stop at their next step boundary, leaving the rollout saved to resume on restart.
+public final class ShutdownFlag: Sendable {
+  private let raised = Atomic<Bool>(false)
+
+  public init() {}
+
+  public func raise() { raised.store(true, ordering: .relaxed) }
+  public var isRaised: Bool { raised.load(ordering: .relaxed) }
+}
+
+/// Probes every replica at its deployment's `health.interval` between cycles; when one exits or
+/// turns unhealthy it leaves the routes at once and a cycle is asked for, which replaces it.
+public struct ReplicaSupervisor: Service {
+  let serving: ServingExecutor
+  let state: DaemonState
+  let logger: Logger
+  let tick: Duration
+
+  public init(serving: ServingExecutor, state: DaemonState, logger: Logger, tick: Duration = .seconds(1)) {
+    self.serving = serving
+    self.state = state
+    self.logger = logger
+    self.tick = tick
+  }
+
+  public func run() async throws {
+    while !Task.isShuttingDownGracefully {
+      let serving = serving
+      let lost = await ReconcileLoop.onOwnThread { serving.probe() }
+      if lost { await state.requestSync() }
+      try? await Task.sleep(for: tick)
+    }
+  }
+}

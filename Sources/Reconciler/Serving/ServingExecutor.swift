@@ -1,0 +1,323 @@
+import Drivers
+import Foundation
+import GitSource
+import ModelOpsCore
+import StateStore
+import Synchronization
+
+/// A rollout stopped between steps because the agent is shutting down; it resumes on the next start.
+struct Interrupted: Error {}
+
+/// Carries out serving actions on the process runtime: rollouts by strategy, scaling, self-heal,
+/// rollbacks and removal. Every replica is recorded before its process starts and every step of a
+/// rollout is saved, so an agent killed at any point adopts what runs and carries on.
+public final class ServingExecutor: Sendable {
+  let store: StateStore
+  let registry: any ModelRegistry
+  let repository: GitRepository
+  let runtime = ProcessRuntime()
+  let checkouts: URL
+  let logs: URL
+  let router: (any TrafficRouter)?
+  let progress: @Sendable (String) -> Void
+  /// True once the agent is shutting down: waits and pauses stop at the next step boundary.
+  let shouldStop: @Sendable () -> Bool
+  /// The deployments of the last desired state applied (the supervisor probes these).
+  let declared = Mutex<[String: Deployment]>([:])
+  /// When each replica was last probed (the supervisor probes at each deployment's interval).
+  let probedAt = Mutex<[String: Date]>([:])
+  /// How often a starting replica is polled.
+  let startupPoll: TimeInterval = 0.2
+
+  public init(
+    store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String,
+    router: (any TrafficRouter)? = nil, progress: @escaping @Sendable (String) -> Void = { _ in },
+    shouldStop: @escaping @Sendable () -> Bool = { false }
+  ) {
+    self.store = store
+    self.registry = registry
+    self.repository = repository
+    let state = URL(fileURLWithPath: stateFolder)
+    self.checkouts = state.appendingPathComponent("checkouts")
+    self.logs = state.appendingPathComponent("replicas")
+    self.router = router
+    self.progress = progress
+    self.shouldStop = shouldStop
+  }
+
+  // MARK: Actions
+
+  /// Scales the active revision to the declared number of replicas.
+  func scale(_ deployment: Deployment) throws -> String {
+    var record = try requireActive(deployment.metadata.name)
+    guard let active = record.active else { throw RunError("nothing is serving yet") }
+    try ensure(deployment, active, commit: record.activeCommit, count: deployment.spec.replicas, trim: true)
+    record.desiredReplicas = deployment.spec.replicas
+    try store.saveDeployment(record)
+    publishRoutes()
+    return "\(deployment.spec.replicas) replica(s) of \(active)"
+  }
+
+  /// Replaces replicas of the active revision that exited, turned unhealthy or were changed by
+  /// hand, and stops strays of revisions neither active nor being rolled out.
+  func heal(_ deployment: Deployment) throws -> String {
+    let name = deployment.metadata.name
+    let record = try requireActive(name)
+    guard let active = record.active else { throw RunError("nothing is serving yet") }
+    var stopped = 0
+    for replica in try store.replicas(of: name)
+    where replica.revision != active && replica.revision != record.rollout {
+      try stop(replica)
+      stopped += 1
+    }
+    let started = try ensure(deployment, active, commit: record.activeCommit, count: deployment.spec.replicas)
+    publishRoutes()
+    return "\(started) replica(s) started" + (stopped > 0 ? ", \(stopped) stray replica(s) stopped" : "")
+  }
+
+  /// Stops every replica of a deployment that left git, and forgets it.
+  func remove(_ name: String) throws -> String {
+    let replicas = try store.replicas(of: name)
+    for replica in replicas { try stop(replica) }
+    try store.deleteDeployment(name)
+    declared.withLock { _ = $0.removeValue(forKey: name) }
+    publishRoutes()
+    return "\(replicas.count) replica(s) stopped"
+  }
+
+  private func requireActive(_ name: String) throws -> DeploymentRecord {
+    guard let record = try store.deploymentRecord(name) else { throw RunError("deployment \(name) is not running") }
+    return record
+  }
+
+  // MARK: Replicas
+
+  /// Brings the live replicas of `revision` to `count` (more when `trim` is false): dead or
+  /// unhealthy ones are stopped and replaced, new ones started, and all waited for until healthy.
+  /// Returns how many were started.
+  @discardableResult
+  func ensure(
+    _ deployment: Deployment, _ revision: Revision, commit: String?, count: Int, trim: Bool = false,
+    deadline: Date? = nil
+  ) throws -> Int {
+    let name = deployment.metadata.name
+    var mine: [ReplicaRecord] = []
+    for replica in try store.replicas(of: name) where replica.revision == revision {
+      if [.exited, .unhealthy, .altered].contains(replica.health) || !isAlive(replica) {
+        try stop(replica)
+      } else {
+        mine.append(replica)
+      }
+    }
+    if trim, mine.count > count {
+      for replica in mine.suffix(mine.count - count) { try stop(replica) }
+      mine.removeLast(mine.count - count)
+    }
+    let missing = max(0, count - mine.count)
+    var started: [ReplicaRecord] = []
+    if missing > 0 {
+      guard let commit else { throw RunError("the commit of revision \(revision) is not recorded") }
+      let folder = try checkout(commit)
+      let modelPath = try registry.servingFolder(model: deployment.spec.model.model, version: revision.modelVersion)
+      for _ in 0..<missing {
+        started.append(try startReplica(deployment, revision, commit: commit, folder: folder, modelPath: modelPath))
+      }
+    }
+    for replica in (mine + started) where replica.health == .starting {
+      do {
+        try awaitHealthy(replica, deployment, deadline: deadline)
+      } catch let error as Interrupted {
+        throw error
+      } catch {
+        for other in started { try? stop(other) }
+        throw error
+      }
+    }
+    return started.count
+  }
+
+  private func startReplica(
+    _ deployment: Deployment, _ revision: Revision, commit: String, folder: URL, modelPath: URL
+  ) throws -> ReplicaRecord {
+    let name = deployment.metadata.name
+    let spec = deployment.spec
+    guard let command = spec.command, !command.isEmpty else {
+      throw RunError("deployment \(name) has no command for the process runtime")
+    }
+    let suffix = UUID().uuidString.prefix(6).lowercased()
+    var replica = ReplicaRecord(
+      id: "\(name)-v\(revision.modelVersion)-\(suffix)", deployment: name, revision: revision, commit: commit,
+      health: .starting, startedAt: Date())
+    replica.port = try FreePort.pick()
+    // Recorded before the process exists: a crash in between leaves a row to clean, never an orphan.
+    try store.saveReplica(replica)
+    try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+    do {
+      let handle = try runtime.start(
+        ReplicaSpec(
+          deployment: name, id: replica.id, command: command, directory: folder.path, env: spec.env,
+          port: replica.port ?? 0, model: spec.model.model, modelVersion: revision.modelVersion,
+          modelPath: modelPath.path, memoryLimit: spec.resources.memory.map { $0.bytes },
+          log: logs.appendingPathComponent("\(replica.id).log").path))
+      replica.pid = handle.pid
+      replica.startTicks = handle.startTime
+      try store.saveReplica(replica)
+    } catch {
+      try? store.deleteReplica(replica.id)
+      throw error
+    }
+    progress("  started replica \(replica.id) (pid \(replica.pid ?? 0), port \(replica.port ?? 0))")
+    return replica
+  }
+
+  /// Polls a starting replica until it answers its health path, exits, or runs out of time
+  /// (`health.startupTimeout`, or the rollout's progress deadline when that comes first).
+  private func awaitHealthy(_ replica: ReplicaRecord, _ deployment: Deployment, deadline: Date?) throws {
+    let health = deployment.spec.health
+    var until = Date().addingTimeInterval(health.startupTimeout.timeInterval)
+    if let deadline, deadline < until { until = deadline }
+    let log = logs.appendingPathComponent("\(replica.id).log").path
+    while true {
+      if shouldStop() { throw Interrupted() }
+      guard isAlive(replica) else {
+        try stop(replica)
+        throw RunError("replica \(replica.id) exited while starting (see \(log))")
+      }
+      if let port = replica.port, HealthProbe.check(port: port, path: health.path, timeout: health.timeout.timeInterval)
+      {
+        try store.updateReplicaHealth(replica.id, health: .healthy, failures: 0)
+        probedAt.withLock { $0[replica.id] = Date() }
+        return
+      }
+      if Date() >= until {
+        try stop(replica)
+        throw RunError(
+          "replica \(replica.id) did not answer \(health.path) with 2xx within "
+            + "\(Int(max(0, until.timeIntervalSince(replica.startedAt))))s (see \(log))")
+      }
+      Thread.sleep(forTimeInterval: startupPoll)
+    }
+  }
+
+  func isAlive(_ replica: ReplicaRecord) -> Bool {
+    guard let handle = handle(replica) else { return false }
+    return runtime.isRunning(handle)
+  }
+
+  private func handle(_ replica: ReplicaRecord) -> ReplicaHandle? {
+    guard let pid = replica.pid, let ticks = replica.startTicks, let port = replica.port else { return nil }
+    return ReplicaHandle(pid: pid, startTime: ticks, port: port)
+  }
+
+  /// Stops the replica's process (if it is still the one started) and forgets it.
+  func stop(_ replica: ReplicaRecord) throws {
+    if let handle = handle(replica) { runtime.stop(handle) }
+    try store.deleteReplica(replica.id)
+    probedAt.withLock { _ = $0.removeValue(forKey: replica.id) }
+  }
+
+  /// A checkout of the commit under `STATE/checkouts/<commit>`, made once and shared by replicas.
+  private func checkout(_ commit: String) throws -> URL {
+    let folder = checkouts.appendingPathComponent(commit)
+    let fm = FileManager.default
+    if fm.fileExists(atPath: folder.path) { return folder }
+    try fm.createDirectory(at: checkouts, withIntermediateDirectories: true)
+    let staging = checkouts.appendingPathComponent(".incoming-\(UUID().uuidString)")
+    try repository.materialize(try repository.resolve(commit), into: staging.path)
+    do {
+      try fm.moveItem(at: staging, to: folder)
+    } catch {
+      try? fm.removeItem(at: staging)
+      if !fm.fileExists(atPath: folder.path) { throw error }
+    }
+    return folder
+  }
+
+  // MARK: Health and routes
+
+  /// Checks every recorded replica once: a dead process is marked exited; a live one is probed
+  /// when its interval has passed (all of them when `all`), and turns unhealthy after
+  /// `failureThreshold` failures in a row. Returns whether any replica left service.
+  @discardableResult
+  public func probe(all: Bool = false) -> Bool {
+    let deployments = declared.withLock { $0 }
+    guard let replicas = try? store.replicas() else { return false }
+    var changed = false
+    var lost = false
+    let now = Date()
+    for replica in replicas where replica.health != .starting {
+      let health = deployments[replica.deployment]?.spec.health ?? Deployment.Health()
+      if !all, let last = probedAt.withLock({ $0[replica.id] }),
+        now.timeIntervalSince(last) < health.interval.timeInterval
+      {
+        continue
+      }
+      probedAt.withLock { $0[replica.id] = now }
+      var next = replica
+      if !isAlive(replica) {
+        next.health = .exited
+      } else if let port = replica.port,
+        HealthProbe.check(port: port, path: health.path, timeout: health.timeout.timeInterval)
+      {
+        next.health = .healthy
+        next.failures = 0
+      } else {
+        next.failures += 1
+        if next.failures >= health.failureThreshold { next.health = .unhealthy }
+      }
+      guard next.health != replica.health || next.failures != replica.failures else { continue }
+      guard (try? store.updateReplicaHealth(replica.id, health: next.health, failures: next.failures)) == true
+      else { continue }
+      if next.health != replica.health {
+        changed = true
+        if next.health != .healthy {
+          lost = true
+          progress("replica \(replica.id) of \(replica.deployment) is \(next.health.rawValue)")
+        }
+      }
+    }
+    if changed { publishRoutes() }
+    return lost
+  }
+
+  /// Remembers the deployments of the desired state being applied, and routes them.
+  public func declare(_ deployments: [String: Deployment]) {
+    declared.withLock { $0 = deployments }
+    publishRoutes()
+  }
+
+  /// Sends the router the healthy replicas of every declared deployment and the traffic split.
+  public func publishRoutes() {
+    guard let router else { return }
+    router.update(currentRoutes())
+  }
+
+  public func currentRoutes() -> [String: DeploymentRoute] {
+    let deployments = declared.withLock { $0 }
+    let records = Dictionary(((try? store.deploymentRecords()) ?? []).map { ($0.name, $0) }) { a, _ in a }
+    let replicas = Dictionary(grouping: (try? store.replicas()) ?? [], by: \.deployment)
+    var routes: [String: DeploymentRoute] = [:]
+    for (name, deployment) in deployments {
+      var preview: ListenAddress?
+      if case .blueGreen(let address, _) = deployment.spec.strategy { preview = address }
+      var route = DeploymentRoute(listen: deployment.spec.listen, previewListen: preview)
+      let record = records[name]
+      for replica in replicas[name] ?? [] where replica.health == .healthy {
+        guard let port = replica.port else { continue }
+        let backend = DeploymentRoute.Backend(port: port, version: replica.revision.modelVersion, replica: replica.id)
+        if replica.revision == record?.active {
+          route.stable.append(backend)
+        } else if replica.revision == record?.rollout {
+          route.canary.append(backend)
+        }
+      }
+      route.canaryWeight = record?.active == nil ? 100 : (record?.rolloutWeight ?? 0)
+      routes[name] = route
+    }
+    return routes
+  }
+}
+
+extension ManifestDuration {
+  var timeInterval: TimeInterval { Double(milliseconds) / 1000 }
+}

@@ -1,0 +1,37 @@
+import ModelOpsCore
+
+/// Where a deployment's traffic goes: the healthy replicas of the stable revision, those of the
+/// revision being rolled out, and the share of requests (percent) the new one gets.
+public struct DeploymentRoute: Sendable, Hashable {
+  public struct Backend: Sendable, Hashable {
+    public var port: Int
+    public var version: Int
+    public var replica: String
+
+    public init(port: Int, version: Int, replica: String) {
+      self.port = port
+      self.version = version
+      self.replica = replica
+    }
+  }
+
+  public var listen: ListenAddress
+  /// Blue-green: the address that reaches the new revision before the switch.
+  public var previewListen: ListenAddress?
+  public var stable: [Backend] = []
+  public var canary: [Backend] = []
+  /// 0…100: the share of requests sent to `canary` (the rest go to `stable`).
+  public var canaryWeight = 0
+
+  public init(listen: ListenAddress, previewListen: ListenAddress? = nil) {
+    self.listen = listen
+    self.previewListen = previewListen
+  }
+}
+
+/// The per-deployment reverse proxies of `agent run`; `agent apply` has none (replicas keep
+/// running, the stable endpoints are served while the agent runs).
+public protocol TrafficRouter: Sendable {
+  /// Replaces the whole routing table: listeners open for new deployments, close for removed ones.
+  func update(_ routes: [String: DeploymentRoute])
+}

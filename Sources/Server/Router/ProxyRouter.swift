@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import ModelOpsCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Reconciler
+import ServiceLifecycle
+
+/// The stable endpoints of `agent run`: one HTTP/1.1 reverse proxy per deployment `listen` (and
+/// blue-green `previewListen`) address, on SwiftNIO. Each request goes to a healthy replica — to
+/// the new revision with the canary weight's probability — and its response carries
+/// `X-Model-Version`, so a client sees which version answered.
+///
+/// The table is replaced whole by the serving executor; listeners open and close to match it.
+/// As a `Service` it closes every listener on a graceful shutdown (replicas keep running and are
+/// adopted by the next agent).
+public final class ProxyRouter: TrafficRouter, Service {
+  struct Listener {
+    var deployment: String
+    var preview: Bool
+    var channel: Channel
+  }
+
+  let group: any EventLoopGroup
+  let logger: Logger
+  /// Deployment → where its traffic goes.
+  let table = NIOLockedValueBox<[String: DeploymentRoute]>([:])
+  /// `host:port` → the listening channel (and which deployment it serves).
+  let listeners = NIOLockedValueBox<[String: Listener]>([:])
+  /// Addresses that could not be bound, with the reason (reported once, retried on each update).
+  let bindErrors = NIOLockedValueBox<[String: String]>([:])
+  /// Largest request body forwarded (bigger ones get 413).
+  let maxBody: Int
+
+  public init(
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBody: Int = 16 << 20, logger: Logger
+  ) {
+    self.group = group
+    self.maxBody = maxBody
+    self.logger = logger
+  }
+
+  public func update(_ routes: [String: DeploymentRoute]) {
+    table.withLockedValue { $0 = routes }
+    var wanted: [String: (deployment: String, preview: Bool, address: ListenAddress)] = [:]
+    for (name, route) in routes {
+      wanted[route.listen.description] = (name, false, route.listen)
+      if let preview = route.previewListen { wanted[preview.description] = (name, true, preview) }
+    }
+    let stale = listeners.withLockedValue { open in
+      let gone = open.filter { key, listener in
+        wanted[key].map { $0.deployment != listener.deployment || $0.preview != listener.preview } ?? true
+      }
+      for key in gone.keys { open.removeValue(forKey: key) }
+      return Array(gone.values)
+    }
+    for listener in stale {
+      try? listener.channel.close().wait()
+      logger.info("router closed", metadata: ["deployment": "\(listener.deployment)"])
+    }
+    let open = listeners.withLockedValue { Set($0.keys) }
+    for (key, want) in wanted.sorted(by: { $0.key < $1.key }) where !open.contains(key) {
+      do {
+        let channel = try bind(want.address, deployment: want.deployment, preview: want.preview)
+        listeners.withLockedValue {
+          $0[key] = Listener(deployment: want.deployment, preview: want.preview, channel: channel)
+        }
+        bindErrors.withLockedValue { _ = $0.removeValue(forKey: key) }
+        logger.info(
+          "router listening",
+          metadata: ["deployment": "\(want.deployment)", "listen": "\(key)", "preview": "\(want.preview)"])
+      } catch {
+        let first = bindErrors.withLockedValue { errors in
+          defer { errors[key] = "\(error)" }
+          return errors[key] == nil
+        }
+        if first { logger.error("router cannot listen", metadata: ["listen": "\(key)", "error": "\(error)"]) }
+      }
+    }
+  }
+
+  /// The addresses listened on now.
+  public var addresses: [String] { listeners.withLockedValue { $0.keys.sorted() } }
+
+  public func run() async throws {
+    try? await gracefulShutdown()
+    close()
+  }
+
+  public func close() {
+    let all = listeners.withLockedValue { open in
+      defer { open.removeAll() }
+      return Array(open.values)
+    }
+    for listener in all { try? listener.channel.close().wait() }
+  }
+
+  /// Picks the replica for one request: on a preview listener the new revision; otherwise the
+  /// new one with the canary weight's probability when both have healthy replicas.
+  func pick(_ deployment: String, preview: Bool) -> DeploymentRoute.Backend? {
+    guard let route = table.withLockedValue({ $0[deployment] }) else { return nil }
+    if preview { return route.canary.randomElement() }
+    let canary = !route.canary.isEmpty && (route.stable.isEmpty || Int.random(in: 0..<100) < route.canaryWeight)
+    return (canary ? route.canary : route.stable).randomElement()
+  }
+
+  private func bind(_ address: ListenAddress, deployment: String, preview: Bool) throws -> Channel {
+    let maxBody = maxBody
+    return try ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 256)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelInitializer { [self] channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+          try channel.pipeline.syncOperations.addHandler(
+            ProxyHandler(router: self, deployment: deployment, preview: preview, maxBody: maxBody))
+        }
+      }
+      .bind(host: address.host, port: address.port).wait()
+  }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import GRDB
+import ModelOpsCore
+
+/// What the store keeps of a deployment: the revisions it runs and had, and a rollout in flight.
+public struct DeploymentRecord: Sendable, Hashable {
+  public var name: String
+  /// The revision serving all traffic (the stable one during a rollout), and its commit's checkout.
+  public var active: Revision?
+  public var activeCommit: String?
+  /// The revision before `active`: what a rollback returns to.
+  public var previous: Revision?
+  public var previousCommit: String?
+  /// The revision being rolled out, the strategy step it reached and its share of traffic (%).
+  public var rollout: Revision?
+  public var rolloutCommit: String?
+  public var rolloutStep = 0
+  public var rolloutWeight = 0
+  /// When the rollout last made progress (the progress deadline counts from here).
+  public var rolloutProgressAt: Date?
+  public var desiredReplicas = 0
+
+  public init(name: String) { self.name = name }
+}
+
+/// One serving replica, as started: enough to find the process again after an agent restart.
+public struct ReplicaRecord: Sendable, Hashable {
+  public var id: String
+  public var deployment: String
+  public var revision: Revision
+  public var commit: String?
+  public var health: ObservedDeployment.ReplicaHealth
+  public var pid: Int32?
+  /// The kernel's start time of the process: a pid reused by another process differs.
+  public var startTicks: UInt64?
+  public var port: Int?
+  public var startedAt: Date
+  /// Consecutive failed health probes.
+  public var failures = 0
+
+  public init(
+    id: String, deployment: String, revision: Revision, commit: String?, health: ObservedDeployment.ReplicaHealth,
+    startedAt: Date
+  ) {
+    self.id = id
+    self.deployment = deployment
+    self.revision = revision
+    self.commit = commit
+    self.health = health
+    self.startedAt = startedAt
+  }
+}
+
+extension StateStore {
+  public func deploymentRecords() throws(StateError) -> [DeploymentRecord] {
+    try read { db in try Row.fetchAll(db, sql: "SELECT * FROM deployment ORDER BY name").map(Self.deploymentRecord) }
+  }
+
+  public func deploymentRecord(_ name: String) throws(StateError) -> DeploymentRecord? {
+    try read { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM deployment WHERE name = ?", arguments: [name]).map(
+        Self.deploymentRecord)
+    }
+  }
+
+  /// Writes every field of a deployment's record (one transaction).
+  public func saveDeployment(_ record: DeploymentRecord) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT OR REPLACE INTO deployment
+            (name, active_version, active_template, active_commit, previous_version, previous_template,
+             previous_commit, rollout_version, rollout_template, rollout_commit, rollout_step, rollout_weight,
+             rollout_progress_at, desired_replicas)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          record.name, record.active?.modelVersion, record.active?.template, record.activeCommit,
+          record.previous?.modelVersion, record.previous?.template, record.previousCommit,
+          record.rollout?.modelVersion, record.rollout?.template, record.rolloutCommit, record.rolloutStep,
+          record.rolloutWeight, record.rolloutProgressAt?.timeIntervalSince1970, record.desiredReplicas,
+        ])
+    }
+  }
+
+  /// Forgets a deployment: its record, replicas and failed revisions (after they were stopped).
+  public func deleteDeployment(_ name: String) throws(StateError) {
+    try write { db in
+      for table in ["deployment WHERE name", "replica WHERE deployment", "failed_revision WHERE deployment"] {
+        try db.execute(sql: "DELETE FROM \(table) = ?", arguments: [name])
+      }
+    }
+  }
+
+  /// Replicas, of one deployment or all, oldest first.
+  public func replicas(of deployment: String? = nil) throws(StateError) -> [ReplicaRecord] {
+    try read { db in
+      let rows =
+        if let deployment {
+          try Row.fetchAll(
+            db, sql: "SELECT * FROM replica WHERE deployment = ? ORDER BY started_at, id", arguments: [deployment])
+        } else {
+          try Row.fetchAll(db, sql: "SELECT * FROM replica ORDER BY started_at, id")
+        }
+      return rows.map(Self.replicaRecord)
+    }
+  }
+
+  public func saveReplica(_ replica: ReplicaRecord) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: """
+          INSERT OR REPLACE INTO replica
+            (id, deployment, version, template, commit_id, health, pid, start_ticks, port, started_at, failures)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          replica.id, replica.deployment, replica.revision.modelVersion, replica.revision.template, replica.commit,
+          replica.health.rawValue, replica.pid, replica.startTicks.map { Int64(clamping: $0) }, replica.port,
+          replica.startedAt.timeIntervalSince1970, replica.failures,
+        ])
+    }
+  }
+
+  /// Records a probe's outcome; returns false when the replica is no longer recorded.
+  @discardableResult
+  public func updateReplicaHealth(
+    _ id: String, health: ObservedDeployment.ReplicaHealth, failures: Int
+  ) throws(StateError) -> Bool {
+    try write { db in
+      try db.execute(
+        sql: "UPDATE replica SET health = ?, failures = ? WHERE id = ?", arguments: [health.rawValue, failures, id])
+      return db.changesCount > 0
+    }
+  }
+
+  public func deleteReplica(_ id: String) throws(StateError) {
+    try write { db in try db.execute(sql: "DELETE FROM replica WHERE id = ?", arguments: [id]) }
+  }
+
+  /// Why each failed revision of a deployment was rolled back.
+  public func failedRevisions(of deployment: String) throws(StateError) -> [(revision: Revision, reason: String)] {
+    try read { db in
+      try Row.fetchAll(
+        db, sql: "SELECT * FROM failed_revision WHERE deployment = ? ORDER BY at", arguments: [deployment]
+      ).map { (Revision(modelVersion: $0["version"], template: $0["template"]), $0["reason"]) }
+    }
+  }
+
+  static func deploymentRecord(_ row: Row) -> DeploymentRecord {
+    var record = DeploymentRecord(name: row["name"])
+    record.active = revision(row, "active")
+    record.activeCommit = row["active_commit"]
+    record.previous = revision(row, "previous")
+    record.previousCommit = row["previous_commit"]
+    record.rollout = revision(row, "rollout")
+    record.rolloutCommit = row["rollout_commit"]
+    record.rolloutStep = row["rollout_step"]
+    record.rolloutWeight = row["rollout_weight"]
+    record.rolloutProgressAt = (row["rollout_progress_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+    record.desiredReplicas = row["desired_replicas"]
+    return record
+  }
+
+  static func revision(_ row: Row, _ prefix: String) -> Revision? {
+    guard let version: Int = row["\(prefix)_version"], let template: String = row["\(prefix)_template"] else {
+      return nil
+    }
+    return Revision(modelVersion: version, template: template)
+  }
+
+  static func replicaRecord(_ row: Row) -> ReplicaRecord {
+    var replica = ReplicaRecord(
+      id: row["id"], deployment: row["deployment"],
+      revision: Revision(modelVersion: row["version"], template: row["template"]), commit: row["commit_id"],
+      health: ObservedDeployment.ReplicaHealth(rawValue: row["health"]) ?? .unhealthy,
+      startedAt: Date(timeIntervalSince1970: row["started_at"] ?? 0))
+    replica.pid = (row["pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }
+    replica.startTicks = (row["start_ticks"] as Int64?).map { UInt64(clamping: $0) }
+    replica.port = row["port"]
+    replica.failures = row["failures"]
+    return replica
+  }
+}
