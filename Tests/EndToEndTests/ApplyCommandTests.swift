@@ -8,7 +8,8 @@ import Testing
     #expect(first.status == 0, "\(first.stderr)")
     #expect(first.stderr.contains("✓ Pipeline/iris-train train: run iris-train-"))
     #expect(first.stderr.contains("✓ Model/iris-classifier promote production=v1"))
-    #expect(first.stdout.contains("2 done, 0 failed, 1 not reconciled by this build"))
+    #expect(first.stdout.contains("3 done, 0 failed."))
+    #expect(first.stderr.contains("✓ Deployment/iris-api create v1 × 2: v1/"))
 
     let models = try run(agentBinary(), ["models", "--state", q.state, "--format", "json"])
     let versions = try #require(try JSONSerialization.jsonObject(with: Data(models.stdout.utf8)) as? [[String: Any]])
@@ -60,7 +61,8 @@ import Testing
     first.standardOutput = FileHandle.nullDevice
     first.standardError = FileHandle.nullDevice
     try first.run()
-    defer { first.waitUntilExit() }
+    // The repository (and the replicas it kills when released) outlives the first agent.
+    defer { withExtendedLifetime(q) { first.waitUntilExit() } }
     // The first agent holds the lock once its state folder has a lock file with its pid in it.
     let lockFile = q.state + "/agent.lock"
     for _ in 0..<300 {
@@ -85,7 +87,8 @@ import Testing
     }
     #expect(lines.contains("Model/iris-classifier synced healthy"))
     #expect(lines.contains("Pipeline/iris-train synced healthy"))
-    #expect(lines.contains("Deployment/iris-api out-of-sync unknown"))
+    #expect(lines.contains("Deployment/iris-api synced healthy"))
+    #expect(status.stdout.contains("2/2 replicas healthy"))
     #expect(status.stdout.contains("production=v1"))
     let retry = try run(agentBinary(), ["retry", "iris-api", "--state", q.state])
     #expect(retry.status == 1)

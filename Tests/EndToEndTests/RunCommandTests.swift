@@ -57,6 +57,7 @@ final class RunningAgent {
   func setUp(token: Bool = false) throws -> (ExampleRepository, Scratch, String, Int) {
     let repo = try ExampleRepository(example: "quickstart")
     let scratch = try Scratch()
+    try repo.listenOnFreePort()
     try repo.git("clone", "-q", "--bare", repo.path, scratch.url.path + "/remote.git")
     let port = try FreePort.pick()
     let config = scratch.url.path + "/agent.yaml"
@@ -64,7 +65,7 @@ final class RunningAgent {
       "agent.yaml",
       """
       source: {url: "file://\(scratch.url.path)/remote.git", branch: main, path: manifests, interval: 1s}
-      state: \(scratch.url.path)/state
+      state: \(repo.state)
       api:
         listen: 127.0.0.1:\(port)
       \(token ? "  token: {env: TEST_MODELOPS_API_TOKEN}" : "")
@@ -86,7 +87,7 @@ final class RunningAgent {
     #expect(second.status == 1)
     #expect(second.stderr.contains("another agent (pid \(agent.process.processIdentifier))"))
 
-    let models = { try run(agentBinary(), ["models", "--state", scratch.url.path + "/state"]).stdout }
+    let models = { try run(agentBinary(), ["models", "--state", repo.state]).stdout }
     #expect(try models().contains("iris-classifier v1  [production]"))
     try repo.edit("manifests/pipelines/iris-train.yaml") {
       $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
@@ -101,7 +102,7 @@ final class RunningAgent {
     try repo.commit("typo")
     try repo.git("push", "-q", scratch.url.path + "/remote.git", "main")
     #expect(agent.waitUntil(30) { agent.metric("modelops_head_invalid") == 1 })
-    let history = try run(agentBinary(), ["history", "--state", scratch.url.path + "/state"]).stdout
+    let history = try run(agentBinary(), ["history", "--state", repo.state]).stdout
     #expect(history.contains("apply-failed"))
     #expect(history.contains("unknown field 'replica'"))
     #expect(!(try models().contains("v3")))

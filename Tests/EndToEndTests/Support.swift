@@ -1,3 +1,4 @@
+import Drivers
 import Foundation
 import Testing
 
@@ -113,6 +114,25 @@ final class ExampleRepository {
     try commit("\(example)")
   }
 
+  /// Replicas outlive the agent that started them (by design): a test's are killed with it.
+  deinit { Self.killProcesses(under: state) }
+
+  /// Process ids whose working folder is inside `folder` (replicas run in checkouts there).
+  static func processes(under folder: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> Int32? in
+      guard let pid = Int32(entry),
+        let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/cwd"),
+        cwd.hasPrefix(folder + "/")
+      else { return nil }
+      return pid
+    }
+  }
+
+  static func killProcesses(under folder: String) {
+    for pid in processes(under: folder) { kill(-pid, SIGKILL) }
+  }
+
   @discardableResult
   func git(_ arguments: String...) throws -> Outcome {
     let outcome = try run(
@@ -125,6 +145,22 @@ final class ExampleRepository {
   func commit(_ message: String) throws {
     try git("add", "-A")
     try git("commit", "-q", "-m", message)
+  }
+
+  /// Moves the quickstart deployment's stable endpoint off 9000 (tests run side by side); commits.
+  @discardableResult
+  func listenOnFreePort(canarySteps: String? = nil) throws -> Int {
+    let port = try FreePort.pick()
+    try edit("manifests/deploy/iris-api.yaml") { text in
+      var text = text.replacingOccurrences(of: "127.0.0.1:9000", with: "127.0.0.1:\(port)")
+      if let canarySteps {
+        text = text.replacingOccurrences(
+          of: "      - {weight: 25, pause: 10s}\n      - {weight: 50, pause: 10s}\n", with: canarySteps)
+      }
+      return text
+    }
+    try commit("listen on \(port)")
+    return port
   }
 
   func edit(_ relative: String, _ change: (String) -> String) throws {

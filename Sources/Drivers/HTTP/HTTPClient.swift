@@ -1,10 +1,17 @@
 import CCurl
 import Foundation
 
-/// An HTTP response: status and body.
+/// An HTTP response: status, headers (names lowercased; the last of repeated ones) and body.
 public struct HTTPResponse: Sendable {
   public var status: Int
+  public var headers: [String: String] = [:]
   public var body: Data
+
+  public init(status: Int, headers: [String: String] = [:], body: Data) {
+    self.status = status
+    self.headers = headers
+    self.body = body
+  }
 }
 
 /// An HTTP failure below the HTTP level (refused, timed out, too large), with libcurl's words.
@@ -62,7 +69,20 @@ public enum HTTPClient {
     }
     var code = 0
     _ = modelops_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &code)
-    return HTTPResponse(status: code, body: sink.data)
+    return HTTPResponse(status: code, headers: responseHeaders(of: handle), body: sink.data)
+  }
+
+  /// The final response's headers, through libcurl's header API (7.83+).
+  private static func responseHeaders(of handle: UnsafeMutableRawPointer) -> [String: String] {
+    var headers: [String: String] = [:]
+    var previous: UnsafeMutablePointer<curl_header>?
+    while let header = curl_easy_nextheader(handle, UInt32(CURLH_HEADER), -1, previous) {
+      if let name = header.pointee.name, let value = header.pointee.value {
+        headers[String(cString: name).lowercased()] = String(cString: value)
+      }
+      previous = header
+    }
+    return headers
   }
 
   public static func get(_ url: String, timeout: TimeInterval) throws -> HTTPResponse {

@@ -1,0 +1,105 @@
+import Drivers
+import Foundation
+import Testing
+
+/// The serving story end to end, on the built binary, real processes and a real git repository:
+/// serve through the router, self-heal, a canary whose split shows in responses, `kill -9` of the
+/// agent mid-rollout (adopted, no duplicate, finished), and an invalid commit that changes nothing.
+@Suite struct ServingTests {
+  /// One prediction through the deployment's stable endpoint: the version that answered, or nil.
+  static func predict(_ port: Int) -> Int? {
+    guard
+      let response = try? HTTPClient.request(
+        "POST", "http://127.0.0.1:\(port)/predict", headers: ["Content-Type": "application/json"],
+        body: Data(#"{"features": [120.0, 3, 40.0, 2]}"#.utf8), timeout: 5),
+      response.status == 200
+    else { return nil }
+    return response.headers["x-model-version"].flatMap { Int($0) }
+  }
+
+  /// Versions answering `count` predictions (nil entries: failed requests).
+  static func sample(_ port: Int, _ count: Int) -> [Int?] { (0..<count).map { _ in predict(port) } }
+
+  static func replicaPIDs(_ repo: ExampleRepository) -> Set<Int32> {
+    Set(ExampleRepository.processes(under: repo.state))
+  }
+
+  func newSeed(_ repo: ExampleRepository, _ seed: Int) throws {
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacing(#/seed: "\d+"/#, with: "seed: \"\(seed)\"")
+    }
+    try repo.commit("seed \(seed)")
+  }
+
+  @Test func servesThroughTheRouterHealsRollsOutByCanaryAndSurvivesAKilledAgent() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    let listen = try repo.listenOnFreePort(canarySteps: "      - {weight: 50, pause: 8s}\n")
+    let api = try FreePort.pick()
+    try repo.scratch.write(
+      "agent.yaml",
+      """
+      source: {url: \(repo.path), branch: main, path: manifests, interval: 1s}
+      state: \(repo.state)
+      api: {listen: 127.0.0.1:\(api)}
+      """)
+    let config = repo.path + "/agent.yaml"
+    var agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run1.log"))
+    let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
+
+    // commit → train → register → promote → serve: v1 answers through the router.
+    #expect(agent.waitUntil(120) { Self.predict(listen) == 1 }, "\(log())")
+    #expect(Self.sample(listen, 20).allSatisfy { $0 == 1 })
+    let first = Self.replicaPIDs(repo)
+    #expect(first.count == 2)
+
+    // A replica killed by hand is replaced; the endpoint keeps answering.
+    let victim = try #require(first.sorted().first)
+    kill(victim, SIGKILL)
+    #expect(
+      agent.waitUntil(30) {
+        let now = Self.replicaPIDs(repo); return now.count == 2 && !now.contains(victim)
+      })
+    #expect(Self.sample(listen, 20).allSatisfy { $0 == 1 })
+    let history = { (try? run(agentBinary(), ["history", "iris-api", "--state", repo.state]).stdout) ?? "" }
+    #expect(agent.waitUntil(30) { history().contains("replace") })
+
+    // A new commit retrains, and the canary's 50% split is visible in the responses.
+    try newSeed(repo, 8)
+    #expect(agent.waitUntil(120) { Self.sample(listen, 4).contains(2) }, "\(log())")
+    let split = Self.sample(listen, 60)
+    #expect(split.allSatisfy { $0 == 1 || $0 == 2 })
+    let onCanary = split.filter { $0 == 2 }.count
+    #expect(onCanary > 10 && onCanary < 50, "\(onCanary) of 60 answered by v2 at weight 50")
+    #expect(agent.waitUntil(60) { Self.sample(listen, 10).allSatisfy { $0 == 2 } })
+    #expect(agent.waitUntil(20) { Self.replicaPIDs(repo).count == 2 })
+
+    // kill -9 of the agent mid-rollout: the next one adopts the replicas and finishes.
+    try newSeed(repo, 9)
+    #expect(agent.waitUntil(120) { Self.sample(listen, 4).contains(3) }, "\(log())")
+    kill(agent.process.processIdentifier, SIGKILL)
+    agent.process.waitUntilExit()
+    let running = Self.replicaPIDs(repo)
+    #expect(running.count == 3, "two of v2 and the canary of v3")
+    agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run2.log"))
+    #expect(agent.waitUntil(60) { Self.sample(listen, 10).allSatisfy { $0 == 3 } }, "\(log())")
+    #expect(agent.waitUntil(20) { Self.replicaPIDs(repo).count == 2 })
+    #expect(log().contains("resuming at step 0, 50% of traffic on v3/"))
+    #expect(!log().contains("… Pipeline/iris-train train"), "the restart trains nothing again")
+    let adopted = Self.replicaPIDs(repo)
+    #expect(adopted.intersection(running).count == 1, "the canary replica was adopted, not started again")
+
+    // An invalid commit applies nothing: v3 keeps serving.
+    try repo.edit("manifests/deploy/iris-api.yaml") {
+      $0.replacingOccurrences(of: "replicas: 2", with: "replicas: two")
+    }
+    try repo.commit("invalid")
+    #expect(agent.waitUntil(30) { agent.metric("modelops_head_invalid") == 1 })
+    #expect(Self.sample(listen, 10).allSatisfy { $0 == 3 })
+    #expect(Self.replicaPIDs(repo) == adopted)
+
+    #expect(agent.terminate(within: 20) == 0, "\(log())")
+    // Replicas outlive the agent; the router's port is free again for the next one.
+    #expect(Self.replicaPIDs(repo) == adopted)
+    #expect(Self.predict(listen) == nil)
+  }
+}
