@@ -133,6 +133,7 @@ public final class ServingExecutor: Sendable {
         throw error
       }
     }
+    if !started.isEmpty { publishRoutes() }
     return started.count
   }
 
