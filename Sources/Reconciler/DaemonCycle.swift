@@ -2,6 +2,7 @@ import Foundation
 import GitSource
 import ModelOpsCore
 import StateStore
+import Synchronization
 
 /// What one cycle of `agent run` did, for the loop's metrics and readiness.
 public struct CycleOutcome: Sendable {
@@ -29,8 +30,15 @@ public final class DaemonCycle: @unchecked Sendable {
   private let branch: String
   private let reader: ManifestReader
   private let reconciler: Reconciler
-  private var lastValid: DesiredState?
+  private var lastValid: DesiredState? {
+    didSet { latest.withLock { $0 = lastValid } }
+  }
   private var reportedInvalid: String?
+  /// The desired state being reconciled, readable while a cycle runs (status, the API).
+  private let latest = Mutex<DesiredState?>(nil)
+
+  /// The last valid desired state (nil before the first cycle read one).
+  public var desired: DesiredState? { latest.withLock { $0 } }
 
   public init(
     fetch: @escaping @Sendable () throws -> GitRepository, branch: String, reader: ManifestReader,

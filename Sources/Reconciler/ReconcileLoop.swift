@@ -88,7 +88,7 @@ public struct ReconcileLoop: Service {
   }
 
   /// Runs blocking work (git, training) on a thread of its own, off the cooperative pool.
-  static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+  public static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
       Thread { continuation.resume(returning: work()) }.start()
     }

@@ -67,6 +67,11 @@ public final class Reconciler: Sendable {
       serving.probe(all: true)
     }
     var report = ApplyReport()
+    for (name, version) in serving?.takeRollbackRequests().sorted(by: { $0.key < $1.key }) ?? [] {
+      let outcome = try rollback(name, toVersion: version, desired: desired)
+      report.executed.append(outcome)
+      if outcome.error != nil { return report }
+    }
     var attempted: Set<String> = []
     for _ in 0..<maxRounds {
       let plan = Planner.plan(desired: desired, observed: try store.observe(), now: Date(), options: options)
@@ -91,6 +96,18 @@ public final class Reconciler: Sendable {
     }
     try store.recordApplied(commit: desired.commit, resources: Set(desired.manifests.locations.keys), at: Date())
     return report
+  }
+
+  /// Rolls a deployment back now (`agent rollback`), journaled like any action: to its previous
+  /// revision, or to `version` of its model.
+  public func rollback(_ name: String, toVersion version: Int?, desired: DesiredState) throws -> ApplyReport.Executed {
+    var action = Action(
+      .rollback, ResourceID(.deployment, name), reason: "requested by agent rollback",
+      to: version.map { "v\($0)" })
+    action.version = version
+    let outcome = try execute(action, desired: desired)
+    progress((outcome.error == nil ? "✓ " : "✗ ") + "\(action.resource) rollback: \(outcome.error ?? outcome.detail)")
+    return outcome
   }
 
   /// Measures each host-path input now, so a changed file or folder retrains (`onInputChange`).
@@ -174,7 +191,8 @@ public final class Reconciler: Sendable {
     case .replace:
       return try requireServing().heal(try declared(name, desired))
     case .rollback:
-      return try requireServing().rollback(try declared(name, desired), toVersion: nil, reason: action.reason)
+      return try requireServing().rollback(
+        try declared(name, desired), toVersion: action.version, reason: action.reason)
     case .hold:
       throw RunError("a held action is not carried out")
     }

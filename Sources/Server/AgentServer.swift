@@ -9,7 +9,7 @@ public enum AgentServer {
   /// The application, a `Service` to run in the agent's service group.
   /// - Parameter token: when set, every `/api` route needs `Authorization: Bearer <token>`.
   public static func application(
-    state: DaemonState, listen: ListenAddress, token: String?, logger: Logger
+    state: DaemonState, listen: ListenAddress, token: String?, api calls: AgentAPI? = nil, logger: Logger
   ) -> some ApplicationProtocol {
     let router = Router()
     router.get("healthz") { _, _ in text("ok\n") }
@@ -23,6 +23,7 @@ public enum AgentServer {
       await state.requestSync()
       return text("{\"status\":\"sync requested\"}\n", .accepted, contentType: "application/json")
     }
+    if let calls { addAPIRoutes(api, calls, token: token) }
     return Application(
       router: router, configuration: .init(address: .hostname(listen.host, port: listen.port)), logger: logger)
   }

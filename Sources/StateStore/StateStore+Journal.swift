@@ -3,7 +3,7 @@ import GRDB
 import ModelOpsCore
 
 /// An event of the audit trail, as `agent history` shows it.
-public struct EventRecord: Sendable, Hashable, Encodable {
+public struct EventRecord: Sendable, Hashable, Codable {
   public var id: Int64
   public var at: Date
   public var kind: String
@@ -14,7 +14,7 @@ public struct EventRecord: Sendable, Hashable, Encodable {
 }
 
 /// A run as `agent logs` and `agent models` show it.
-public struct RunRecord: Sendable, Hashable, Encodable {
+public struct RunRecord: Sendable, Hashable, Codable {
   public var id: String
   public var pipeline: String
   public var status: String
@@ -26,7 +26,7 @@ public struct RunRecord: Sendable, Hashable, Encodable {
 }
 
 /// A registered version with everything the registry knows of it.
-public struct VersionRecord: Sendable, Hashable, Encodable {
+public struct VersionRecord: Sendable, Hashable, Codable {
   public var model: String
   public var version: Int
   public var artifactDigest: String?

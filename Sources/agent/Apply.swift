@@ -25,31 +25,15 @@ struct ApplyCommand: ParsableCommand {
 
   func run() throws {
     try reportingFailures {
-      let configuration = try source.configuration()
-      guard let folder = source.state ?? configuration?.state else {
-        throw CommandFailure("no state folder: give --state DIR, or a configuration with 'state'")
-      }
-      let lock: StateLock
-      do { lock = try StateLock(folder: folder) } catch { throw CommandFailure("\(error)") }
-      let repository = try source.repository(configuration)
-      let desired = try source.desiredState(
-        at: source.defaultRef(configuration), repository, ManifestReader(path: source.manifestsPath(configuration)))
+      let local = try LocalReconciler.open(source)
       let report: ApplyReport
       do {
-        let store = try StateStore(folder: folder)
-        let registry = BuiltinRegistry(store: store, folder: folder)
-        let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
-        let progress: @Sendable (String) -> Void = { line in Terminal.standardError.write(line + "\n") }
-        let serving = ServingExecutor(
-          store: store, registry: registry, repository: repository, stateFolder: folder, progress: progress)
-        let reconciler = Reconciler(
-          store: store, registry: registry, runner: runner, serving: serving, progress: progress)
-        report = try reconciler.apply(desired, options: PlanOptions(allowDeleteAll: allowDeleteAll))
+        report = try local.reconciler.apply(local.desired, options: PlanOptions(allowDeleteAll: allowDeleteAll))
       } catch let error as StateError {
         throw CommandFailure(error.description)
       }
-      withExtendedLifetime(lock) {}
-      print(Self.summary(report, commit: desired.commit), terminator: "")
+      withExtendedLifetime(local.lock) {}
+      print(Self.summary(report, commit: local.desired.commit), terminator: "")
       if report.failed { throw ExitCode(1) }
     }
   }
@@ -65,5 +49,77 @@ struct ApplyCommand: ParsableCommand {
     }
     for action in report.held { out += "  held: \(action.resource): \(action.reason)\n" }
     return out
+  }
+}
+
+/// The reconciler of the one-shot commands (`apply`, `rollback`): the state folder's lock held,
+/// the desired state read, serving on the process runtime without a router (`agent run` serves
+/// the stable endpoints, and adopts the replicas these commands start).
+struct LocalReconciler {
+  let lock: StateLock
+  let reconciler: Reconciler
+  let desired: DesiredState
+
+  static func open(_ source: SourceOptions) throws -> LocalReconciler {
+    let configuration = try source.configuration()
+    guard let folder = source.state ?? configuration?.state else {
+      throw CommandFailure("no state folder: give --state DIR, or a configuration with 'state'")
+    }
+    let lock: StateLock
+    do { lock = try StateLock(folder: folder) } catch { throw CommandFailure("\(error)") }
+    let repository = try source.repository(configuration)
+    let desired = try source.desiredState(
+      at: source.defaultRef(configuration), repository, ManifestReader(path: source.manifestsPath(configuration)))
+    let store: StateStore
+    do { store = try StateStore(folder: folder) } catch { throw CommandFailure(error.description) }
+    let registry = BuiltinRegistry(store: store, folder: folder)
+    let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
+    let progress: @Sendable (String) -> Void = { line in Terminal.standardError.write(line + "\n") }
+    let serving = ServingExecutor(
+      store: store, registry: registry, repository: repository, stateFolder: folder, progress: progress)
+    let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving, progress: progress)
+    return LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
+  }
+}
+
+/// `agent rollback DEPLOYMENT [--to-version N]`: roll back now.
+struct RollbackCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "rollback",
+    abstract: "Roll a deployment back now: to its previous revision, or to a version of its model.",
+    discussion: """
+      A rollout in flight is stopped and rolled back. The revision rolled back from is marked \
+      failed: it is not rolled out again until the desired revision changes or `agent retry`. \
+      With --server, the running agent does it (a second agent cannot take the state folder).
+      """
+  )
+
+  @Argument(help: "The deployment.") var deployment: String
+  @Option(help: "Roll back to this version of the deployment's model.") var toVersion: Int?
+  @OptionGroup var source: SourceOptions
+  @OptionGroup var remote: ServerOption
+
+  func run() throws {
+    try reportingFailures {
+      if remote.server != nil {
+        let query = toVersion.map { "?toVersion=\($0)" } ?? ""
+        _ = try remote.call("POST", "deployments/\(escaped(deployment))/rollback\(query)", config: source.config)
+        print("Rollback of \(deployment) requested; the agent carries it out now (see agent history \(deployment)).")
+        return
+      }
+      let local = try LocalReconciler.open(source)
+      guard local.desired.manifests.deployments[deployment] != nil else {
+        throw CommandFailure("no deployment named '\(deployment)' is declared at this commit")
+      }
+      let outcome: ApplyReport.Executed
+      do {
+        outcome = try local.reconciler.rollback(deployment, toVersion: toVersion, desired: local.desired)
+      } catch let error as StateError {
+        throw CommandFailure(error.description)
+      }
+      withExtendedLifetime(local.lock) {}
+      if let error = outcome.error { throw CommandFailure("rollback of \(deployment) failed: \(error)") }
+      print("Deployment \(deployment) rolled back: \(outcome.detail)")
+    }
   }
 }

@@ -35,11 +35,20 @@ struct ModelsCommand: ParsableCommand {
 
   @Argument(help: "Only this model.") var name: String?
   @OptionGroup var state: StateOptions
+  @OptionGroup var remote: ServerOption
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
   func run() throws {
     try reportingFailures {
-      let versions = try state.store().versions(model: name)
+      let versions: [VersionRecord]
+      if remote.server != nil {
+        let data = try remote.get("models" + (name.map { "?name=\(escaped($0))" } ?? ""), config: state.config)
+        versions = try remote.decode([VersionRecord].self, data)
+      } else {
+        do { versions = try state.store().versions(model: name) } catch let error as StateError {
+          throw CommandFailure(error.description)
+        }
+      }
       if format == .json { return try printJSON(versions) }
       if versions.isEmpty { print("No model versions registered\(name.map { " for \($0)" } ?? "").") }
       for v in versions {
@@ -65,11 +74,20 @@ struct HistoryCommand: ParsableCommand {
 
   @Argument(help: "Only events of resources with this name.") var name: String?
   @OptionGroup var state: StateOptions
+  @OptionGroup var remote: ServerOption
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
   func run() throws {
     try reportingFailures {
-      let events = try state.store().events(named: name)
+      let events: [EventRecord]
+      if remote.server != nil {
+        let data = try remote.get("events" + (name.map { "?name=\(escaped($0))" } ?? ""), config: state.config)
+        events = try remote.decode([EventRecord].self, data)
+      } else {
+        do { events = try state.store().events(named: name) } catch let error as StateError {
+          throw CommandFailure(error.description)
+        }
+      }
       if format == .json { return try printJSON(events) }
       if events.isEmpty { print("No events yet.") }
       for e in events {

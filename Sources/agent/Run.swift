@@ -81,7 +81,9 @@ struct RunCommand: AsyncParsableCommand {
     let supervisor = ReplicaSupervisor(serving: serving, state: state, logger: logger)
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
-    let server = AgentServer.application(state: state, listen: listen, token: token, logger: logger)
+    let api = Self.api(
+      store: store, repository: repository, manifestsPath: source.path, cycle: cycle, serving: serving, state: state)
+    let server = AgentServer.application(state: state, listen: listen, token: token, api: api, logger: logger)
     logger.info(
       "agent started",
       metadata: [
@@ -92,6 +94,50 @@ struct RunCommand: AsyncParsableCommand {
       configuration: .init(
         services: [loop, supervisor, router, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     return (group, lock)
+  }
+
+  /// The `/api/v1` routes' answers, from the state store, the repository and the loop.
+  private static func api(
+    store: StateStore, repository: GitRepository, manifestsPath: String, cycle: DaemonCycle,
+    serving: ServingExecutor, state: DaemonState
+  ) -> AgentAPI {
+    AgentAPI(
+      status: {
+        guard let desired = cycle.desired else {
+          throw APIError(.serviceUnavailable, "no valid commit has been read yet")
+        }
+        let observed = try store.observe()
+        let plan = Planner.plan(desired: desired, observed: observed, now: Date())
+        return StatusReport.statuses(desired: desired, observed: observed, plan: plan)
+      },
+      plan: { ref in
+        var desired = cycle.desired
+        if let ref {
+          let reader = ManifestReader(path: manifestsPath)
+          let commit: CommitInfo
+          do { commit = try repository.resolve(ref) } catch { throw APIError(.notFound, "\(error)") }
+          let result = reader.load(repository.tree(at: commit))
+          guard result.isValid else {
+            throw APIError(
+              .unprocessableContent,
+              "the manifests at \(ref) are invalid: "
+                + result.diagnostics.prefix(20).map(\.description).joined(separator: "; "))
+          }
+          desired = reader.desiredState(result, tree: repository.tree(at: commit), commit: commit)
+        }
+        guard let desired else { throw APIError(.serviceUnavailable, "no valid commit has been read yet") }
+        let plan = Planner.plan(desired: desired, observed: try store.observe(), now: Date())
+        return PlanRenderer.json(PlanReport(plan: plan))
+      },
+      events: { name, limit in try store.events(named: name, limit: limit) },
+      models: { name in try store.versions(model: name) },
+      run: { id in try store.run(id: id) },
+      rollback: { name, version in
+        guard cycle.desired?.manifests.deployments[name] != nil else { return false }
+        serving.requestRollback(name, toVersion: version)
+        await state.requestSync()
+        return true
+      })
   }
 
   /// The repository to read, and how a cycle refreshes it: a local path is read as it is; a

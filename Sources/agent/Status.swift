@@ -11,10 +11,17 @@ struct StatusCommand: ParsableCommand {
     abstract: "Show every resource: synced / out of sync, healthy / progressing / degraded, and why.")
 
   @OptionGroup var source: SourceOptions
+  @OptionGroup var remote: ServerOption
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
   func run() throws {
     try reportingFailures {
+      if remote.server != nil {
+        let statuses = try remote.decode(
+          [ResourceStatus].self, try remote.get("status", config: source.config))
+        if format == .json { return try printJSON(statuses) }
+        return Self.printTable(statuses)
+      }
       let configuration = try source.configuration()
       let store = try openStore(source.state, source.config)
       let repository = try source.repository(configuration)
@@ -27,14 +34,18 @@ struct StatusCommand: ParsableCommand {
       if format == .json { return try printJSON(statuses) }
       let applied = observed.appliedCommit.map { String($0.prefix(12)) } ?? "none"
       print("Commit \(desired.commit.map { String($0.prefix(12)) } ?? "-") (last applied: \(applied))\n")
-      let width = statuses.map { "\($0.kind.rawValue)/\($0.name)".count }.max() ?? 0
-      for status in statuses {
-        let id = "\(status.kind.rawValue)/\(status.name)"
-        let padded = id + String(repeating: " ", count: width - id.count)
-        let sync = status.sync.rawValue + String(repeating: " ", count: 12 - status.sync.rawValue.count)
-        let health = status.health.rawValue + String(repeating: " ", count: 12 - status.health.rawValue.count)
-        print("\(padded)  \(sync)\(health)\(status.message)")
-      }
+      Self.printTable(statuses)
+    }
+  }
+
+  static func printTable(_ statuses: [ResourceStatus]) {
+    let width = statuses.map { "\($0.kind.rawValue)/\($0.name)".count }.max() ?? 0
+    for status in statuses {
+      let id = "\(status.kind.rawValue)/\(status.name)"
+      let padded = id + String(repeating: " ", count: width - id.count)
+      let sync = status.sync.rawValue + String(repeating: " ", count: 12 - status.sync.rawValue.count)
+      let health = status.health.rawValue + String(repeating: " ", count: 12 - status.health.rawValue.count)
+      print("\(padded)  \(sync)\(health)\(status.message)")
     }
   }
 }

@@ -111,7 +111,9 @@ final class RunningAgent {
   }
 
   @Test func theSyncAPINeedsTheConfiguredBearerToken() throws {
-    let (_, scratch, config, port) = try setUp(token: true)
+    let (repo, scratch, config, port) = try setUp(token: true)
+    // The repository holds the state folder: it must outlive the agent (and then stops its replicas).
+    defer { withExtendedLifetime(repo) {} }
     let agent = try RunningAgent(
       config: config, port: port, environment: ["TEST_MODELOPS_API_TOKEN": "s3cret"],
       log: scratch.url.appendingPathComponent("agent.log"))

@@ -103,3 +103,73 @@ import Testing
     #expect(Self.predict(listen) == nil)
   }
 }
+
+@Suite struct AgentAPITests {
+  @Test func theAPIAnswersStatusPlanEventsModelsAndRunsAndRollsBackOnRequest() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    let listen = try repo.listenOnFreePort(canarySteps: "      - {weight: 50, pause: 1s}\n")
+    let api = try FreePort.pick()
+    try repo.scratch.write(
+      "agent.yaml",
+      """
+      source: {url: \(repo.path), branch: main, path: manifests, interval: 1s}
+      state: \(repo.state)
+      api: {listen: 127.0.0.1:\(api), token: {env: TEST_API_TOKEN}}
+      """)
+    let token = ["TEST_API_TOKEN": "t0ken", "MODELOPS_API_TOKEN": "t0ken"]
+    let agent = try RunningAgent(
+      config: repo.path + "/agent.yaml", port: api, environment: token,
+      log: repo.scratch.url.appendingPathComponent("run.log"))
+    let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
+    #expect(agent.waitUntil(120) { ServingTests.predict(listen) == 1 }, "\(log())")
+    let base = "http://127.0.0.1:\(api)/api/v1/"
+    func get(_ path: String, token: String? = "t0ken") throws -> HTTPResponse {
+      try HTTPClient.request(
+        "GET", base + path, headers: token.map { ["Authorization": "Bearer \($0)"] } ?? [:], timeout: 10)
+    }
+    func json(_ response: HTTPResponse) -> Any? { try? JSONSerialization.jsonObject(with: response.body) }
+
+    #expect(try get("status", token: nil).status == 401)
+    #expect(try get("status", token: "wrong").status == 401)
+    let status = try get("status")
+    #expect(status.status == 200)
+    let rows = try #require(json(status) as? [[String: Any]])
+    let deployment = try #require(rows.first { $0["name"] as? String == "iris-api" })
+    #expect(deployment["health"] as? String == "healthy")
+    let plan = try #require(json(try get("plan")) as? [String: Any])
+    #expect((plan["actions"] as? [Any])?.isEmpty == true)
+    #expect(try get("plan?ref=no-such-ref").status == 404)
+    let models = try #require(json(try get("models?name=iris-classifier")) as? [[String: Any]])
+    #expect(models.count == 1)
+    let runID = try #require((models.first?["lineage"] as? [String: String])?["run"])
+    #expect((json(try get("runs/\(runID)")) as? [String: Any])?["status"] as? String == "succeeded")
+    #expect(try get("runs/no-such-run").status == 404)
+    let events = try #require(json(try get("events?name=iris-api")) as? [[String: Any]])
+    #expect(events.contains { $0["kind"] as? String == "rollout" })
+    #expect(try get("events?limit=0").status == 400)
+
+    // A second version rolls out; `agent rollback --server` returns to v1 and holds v2.
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
+    }
+    try repo.commit("seed 8")
+    #expect(agent.waitUntil(120) { ServingTests.sample(listen, 10).allSatisfy { $0 == 2 } }, "\(log())")
+    let server = ["--server", "http://127.0.0.1:\(api)"]
+    let unknown = try run(agentBinary(), ["rollback", "nope"] + server, environment: token)
+    #expect(unknown.status == 1)
+    #expect(unknown.stderr.contains("404: no deployment named 'nope' is declared"))
+    let rollback = try run(agentBinary(), ["rollback", "iris-api"] + server, environment: token)
+    #expect(rollback.status == 0, "\(rollback.stderr)")
+    #expect(agent.waitUntil(60) { ServingTests.sample(listen, 10).allSatisfy { $0 == 1 } }, "\(log())")
+    let remoteStatus = try run(agentBinary(), ["status"] + server, environment: token)
+    #expect(remoteStatus.stdout.contains("degraded"), "\(remoteStatus.stdout)")
+    #expect(remoteStatus.stdout.contains("was rolled back"))
+    let history = try run(agentBinary(), ["history", "iris-api"] + server, environment: token)
+    #expect(history.stdout.contains("rollback  Deployment/iris-api  v2/"))
+    let remoteModels = try run(agentBinary(), ["models", "--format", "json"] + server, environment: token)
+    #expect(remoteModels.stdout.contains("\"version\" : 2"))
+    // Still held after more cycles: the rolled-back revision is not retried on its own.
+    #expect(!agent.waitUntil(3) { ServingTests.sample(listen, 5).contains(2) })
+    #expect(agent.terminate(within: 20) == 0, "\(log())")
+  }
+}

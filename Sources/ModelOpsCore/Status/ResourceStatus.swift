@@ -1,13 +1,13 @@
 /// One resource as `agent status` shows it: in sync with git or not, healthy or not, and why.
-public struct ResourceStatus: Sendable, Hashable, Encodable {
-  public enum Sync: String, Sendable, Hashable, Encodable {
+public struct ResourceStatus: Sendable, Hashable, Codable {
+  public enum Sync: String, Sendable, Hashable, Codable {
     case synced
     case outOfSync = "out-of-sync"
     /// In the last applied commit, gone from git, not yet pruned.
     case pruning
   }
 
-  public enum Health: String, Sendable, Hashable, Encodable {
+  public enum Health: String, Sendable, Hashable, Codable {
     case healthy, progressing, degraded, unknown
   }
 

@@ -47,6 +47,10 @@ extension ServingExecutor {
       return "interrupted at step \(record.rolloutStep) (\(record.rolloutWeight)%): resumes when the agent starts again"
     } catch {
       try abort(&record, reason: "\(error)")
+      // A requested rollback of a rollout in flight is done once the rollout is rolled back.
+      rollbackRequests.withLock { requests in
+        if case .some(.none) = requests[name] { requests.removeValue(forKey: name) }
+      }
       throw RolloutFailed(description: "rollout to \(target) failed and was rolled back: \(error)")
     }
   }
@@ -83,7 +87,7 @@ extension ServingExecutor {
         try store.saveDeployment(record)
         publishRoutes()
         progress("  canary step \(record.rolloutStep + 1)/\(steps.count): \(step.weight)% of traffic on \(target)")
-        try pause(step.pause.timeInterval)
+        try pause(step.pause.timeInterval, deployment.metadata.name)
         record.rolloutStep += 1
         record.rolloutProgressAt = Date()
         try store.saveDeployment(record)
@@ -101,7 +105,7 @@ extension ServingExecutor {
     let name = deployment.metadata.name
     let count = deployment.spec.replicas
     while true {
-      if shouldStop() { throw Interrupted() }
+      try checkpoint(name)
       let all = try store.replicas(of: name)
       let fresh = all.filter { $0.revision == target && $0.health == .healthy }.count
       let old = all.filter { $0.revision != target }
@@ -216,11 +220,11 @@ extension ServingExecutor {
     (record.rolloutProgressAt ?? Date()).addingTimeInterval(deployment.spec.progressDeadline.timeInterval)
   }
 
-  /// Holds a canary step for its pause, waking every 200 ms to notice a shutdown.
-  private func pause(_ seconds: TimeInterval) throws {
+  /// Holds a canary step for its pause, waking every 200 ms to notice a shutdown or a rollback.
+  private func pause(_ seconds: TimeInterval, _ name: String) throws {
     let until = Date().addingTimeInterval(seconds)
     while Date() < until {
-      if shouldStop() { throw Interrupted() }
+      try checkpoint(name)
       Thread.sleep(forTimeInterval: min(0.2, max(0, until.timeIntervalSinceNow)))
     }
   }

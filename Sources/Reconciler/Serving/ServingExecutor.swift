@@ -28,6 +28,8 @@ public final class ServingExecutor: Sendable {
   let probedAt = Mutex<[String: Date]>([:])
   /// How often a starting replica is polled.
   let startupPoll: TimeInterval = 0.2
+  /// Rollbacks asked for (`agent rollback`, the API), by deployment, with the version to go to.
+  let rollbackRequests = Mutex<[String: Int?]>([:])
 
   public init(
     store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String,
@@ -46,6 +48,28 @@ public final class ServingExecutor: Sendable {
   }
 
   // MARK: Actions
+
+  /// Asks for a rollback of `name`: a rollout of it in flight stops at its next step and rolls
+  /// back; otherwise the next reconcile carries it out.
+  public func requestRollback(_ name: String, toVersion: Int?) {
+    rollbackRequests.withLock { $0[name] = .some(toVersion) }
+  }
+
+  /// The rollbacks asked for, emptied.
+  func takeRollbackRequests() -> [String: Int?] {
+    rollbackRequests.withLock { requests in
+      defer { requests.removeAll() }
+      return requests
+    }
+  }
+
+  /// Throws when the agent is stopping, or a rollback of `name` was asked for.
+  func checkpoint(_ name: String) throws {
+    if shouldStop() { throw Interrupted() }
+    if rollbackRequests.withLock({ $0[name] != nil }) {
+      throw RunError("a rollback was requested (agent rollback)")
+    }
+  }
 
   /// Scales the active revision to the declared number of replicas.
   func scale(_ deployment: Deployment) throws -> String {
@@ -179,7 +203,7 @@ public final class ServingExecutor: Sendable {
     if let deadline, deadline < until { until = deadline }
     let log = logs.appendingPathComponent("\(replica.id).log").path
     while true {
-      if shouldStop() { throw Interrupted() }
+      try checkpoint(replica.deployment)
       guard isAlive(replica) else {
         try stop(replica)
         throw RunError("replica \(replica.id) exited while starting (see \(log))")
