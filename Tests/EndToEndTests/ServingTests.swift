@@ -34,15 +34,7 @@ import Testing
   @Test func servesThroughTheRouterHealsRollsOutByCanaryAndSurvivesAKilledAgent() throws {
     let repo = try ExampleRepository(example: "quickstart")
     let listen = try repo.listenOnFreePort(canarySteps: "      - {weight: 50, pause: 8s}\n")
-    let api = try FreePort.pick()
-    try repo.scratch.write(
-      "agent.yaml",
-      """
-      source: {url: \(repo.path), branch: main, path: manifests, interval: 1s}
-      state: \(repo.state)
-      api: {listen: 127.0.0.1:\(api)}
-      """)
-    let config = repo.path + "/agent.yaml"
+    let (config, api) = try repo.localAgentConfig()
     var agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run1.log"))
     let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
 
@@ -108,17 +100,10 @@ import Testing
   @Test func theAPIAnswersStatusPlanEventsModelsAndRunsAndRollsBackOnRequest() throws {
     let repo = try ExampleRepository(example: "quickstart")
     let listen = try repo.listenOnFreePort(canarySteps: "      - {weight: 50, pause: 1s}\n")
-    let api = try FreePort.pick()
-    try repo.scratch.write(
-      "agent.yaml",
-      """
-      source: {url: \(repo.path), branch: main, path: manifests, interval: 1s}
-      state: \(repo.state)
-      api: {listen: 127.0.0.1:\(api), token: {env: TEST_API_TOKEN}}
-      """)
+    let (config, api) = try repo.localAgentConfig(token: "{env: TEST_API_TOKEN}")
     let token = ["TEST_API_TOKEN": "t0ken", "MODELOPS_API_TOKEN": "t0ken"]
     let agent = try RunningAgent(
-      config: repo.path + "/agent.yaml", port: api, environment: token,
+      config: config, port: api, environment: token,
       log: repo.scratch.url.appendingPathComponent("run.log"))
     let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
     #expect(agent.waitUntil(120) { ServingTests.predict(listen) == 1 }, "\(log())")

@@ -163,6 +163,21 @@ final class ExampleRepository {
     return port
   }
 
+  /// An agent.yaml (beside the repository, ignored by git) reading this repository directly every
+  /// second, its API on a free port; returns the file and the port.
+  func localAgentConfig(token: String? = nil) throws -> (config: String, apiPort: Int) {
+    let port = try FreePort.pick()
+    let tokenField = token.map { ", token: \($0)" } ?? ""
+    try scratch.write(
+      "agent.yaml",
+      """
+      source: {url: \(path), branch: main, path: manifests, interval: 1s}
+      state: \(state)
+      api: {listen: 127.0.0.1:\(port)\(tokenField)}
+      """)
+    return (path + "/agent.yaml", port)
+  }
+
   func edit(_ relative: String, _ change: (String) -> String) throws {
     let url = scratch.url.appendingPathComponent(relative)
     try change(try String(contentsOf: url, encoding: .utf8)).write(to: url, atomically: true, encoding: .utf8)
