@@ -22,6 +22,9 @@ lock = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # every reply has a Content-Length: connections are kept alive
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
+
     def log_message(self, *args):
         pass
 
@@ -71,4 +74,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(status, json.dumps({"error": str(error), "version": VERSION}))
 
 
-ThreadingHTTPServer((os.environ.get("BIND", "127.0.0.1"), int(os.environ["PORT"])), Handler).serve_forever()
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections under a burst
+    daemon_threads = True
+
+
+Server((os.environ.get("BIND", "127.0.0.1"), int(os.environ["PORT"])), Handler).serve_forever()
