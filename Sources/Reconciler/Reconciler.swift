@@ -95,7 +95,39 @@ public final class Reconciler: Sendable {
       }
     }
     try store.recordApplied(commit: desired.commit, resources: Set(desired.manifests.locations.keys), at: Date())
+    try collectGarbage(desired)
     return report
+  }
+
+  /// `retain`: removes the artifacts of old versions that never held an alias and serve nothing
+  /// (no replica, not a deployment's active, previous or rolling-out revision).
+  private func collectGarbage(_ desired: DesiredState) throws {
+    let deployments = desired.manifests.deployments
+    var inUse: [String: Set<Int>] = [:]
+    var anyModel: Set<Int> = []
+    func use(_ deployment: String, _ version: Int?) {
+      guard let version else { return }
+      if let model = deployments[deployment]?.spec.model.model {
+        inUse[model, default: []].insert(version)
+      } else {
+        anyModel.insert(version)  // a deployment no longer declared: keep its versions of any model
+      }
+    }
+    for record in try store.deploymentRecords() {
+      for revision in [record.active, record.previous, record.rollout] { use(record.name, revision?.modelVersion) }
+    }
+    for replica in try store.replicas() { use(replica.deployment, replica.revision.modelVersion) }
+    for (name, model) in desired.manifests.models.sorted(by: { $0.key < $1.key }) {
+      let collected = try registry.collectGarbage(
+        model: name, retain: model.spec.retain, inUse: inUse[name, default: []].union(anyModel), at: Date())
+      guard !collected.isEmpty else { continue }
+      let list = collected.map { "v\($0)" }.joined(separator: ", ")
+      progress("✓ Model/\(name) garbage-collected the artifacts of \(list)")
+      try store.appendEvent(
+        kind: "gc", resource: ResourceID(.model, name), commit: desired.commit,
+        cause: "spec.retain: \(model.spec.retain)", message: "artifacts of \(list) removed (never aliased, not served)",
+        at: Date())
+    }
   }
 
   /// Rolls a deployment back now (`agent rollback`), journaled like any action: to its previous

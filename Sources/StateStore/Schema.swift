@@ -112,8 +112,9 @@ enum Schema {
         t.column("at", .double).notNull()
       }
     }
-    // Serving: the commit each revision runs from, the rollout's progress and traffic weight, and
-    // each replica's process identity (pid + kernel start time) and consecutive failed probes.
+    // Serving: the commit each revision runs from, the rollout's progress and traffic weight, each
+    // replica's process identity (pid + kernel start time) and consecutive failed probes; and when
+    // a version's artifact was garbage-collected.
     migrator.registerMigration("v2") { db in
       try db.alter(table: "deployment") { t in
         t.add(column: "active_commit", .text)
@@ -122,6 +123,8 @@ enum Schema {
         t.add(column: "rollout_weight", .integer).notNull().defaults(to: 0)
         t.add(column: "rollout_progress_at", .double)
       }
+      // Garbage collection (`retain`): the version stays on record; its artifact is gone.
+      try db.alter(table: "model_version") { t in t.add(column: "collected_at", .double) }
       try db.alter(table: "replica") { t in
         t.add(column: "start_ticks", .integer)
         t.add(column: "commit_id", .text)

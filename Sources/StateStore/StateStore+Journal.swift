@@ -36,6 +36,8 @@ public struct VersionRecord: Sendable, Hashable, Codable {
   public var rejectedReason: String?
   /// Aliases pointing at it now.
   public var aliases: [String]
+  /// When its artifact was garbage-collected (`retain`); nil while it is stored.
+  public var collectedAt: Date?
 }
 
 extension StateStore {
@@ -166,7 +168,8 @@ extension StateStore {
           metrics: fromJSON(row["metrics"], as: [String: Double].self) ?? [:],
           lineage: fromJSON(row["lineage"], as: [String: String].self) ?? [:],
           createdAt: Date(timeIntervalSince1970: row["created_at"]), rejectedReason: row["rejected_reason"],
-          aliases: aliases["\(name)#\(version)"] ?? [])
+          aliases: aliases["\(name)#\(version)"] ?? [],
+          collectedAt: (row["collected_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
       }
     }
   }

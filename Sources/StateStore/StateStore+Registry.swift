@@ -37,6 +37,22 @@ extension StateStore {
     }
   }
 
+  /// Versions of a model that ever held an alias (kept by garbage collection).
+  public func everAliased(model: String) throws(StateError) -> Set<Int> {
+    try read { db in
+      Set(try Int.fetchAll(db, sql: "SELECT DISTINCT version FROM alias_history WHERE model = ?", arguments: [model]))
+    }
+  }
+
+  /// Records that a version's artifact was removed by garbage collection.
+  public func markCollected(model: String, version: Int, at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: "UPDATE model_version SET collected_at = ? WHERE model = ? AND version = ?",
+        arguments: [time.timeIntervalSince1970, model, version])
+    }
+  }
+
   /// Marks a version rejected: no policy chooses it again.
   public func rejectVersion(model: String, version: Int, reason: String) throws(StateError) {
     try write { db in

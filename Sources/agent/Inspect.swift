@@ -57,7 +57,8 @@ struct ModelsCommand: ParsableCommand {
         print("\(v.model) v\(v.version)\(aliases)\(rejected)")
         let metrics = v.metrics.keys.sorted().map { "\($0)=\(v.metrics[$0] ?? 0)" }.joined(separator: " ")
         if !metrics.isEmpty { print("  metrics: \(metrics)") }
-        print("  artifact: \(v.artifactDigest ?? "-")")
+        let collected = v.collectedAt.map { " (garbage-collected \($0.formatted(.iso8601)))" } ?? ""
+        print("  artifact: \(v.artifactDigest ?? "-")\(collected)")
         for key in ["commit", "run", "pipeline", "pipelineDigest", "params", "inputs", "startedAt", "finishedAt"] {
           if let value = v.lineage[key], !value.isEmpty { print("  \(key): \(value)") }
         }

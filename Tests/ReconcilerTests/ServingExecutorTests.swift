@@ -74,7 +74,7 @@ final class ServingHarness {
 
   /// Commits manifests pinning `version`, with the strategy and extra deployment fields given.
   func commit(
-    version: Int, strategy: String, replicas: Int = 2, env: String = "{}", extra: String = ""
+    version: Int, strategy: String, replicas: Int = 2, env: String = "{}", extra: String = "", retain: Int = 50
   ) throws {
     try repo.write(
       "manifests/all.yaml",
@@ -83,6 +83,7 @@ final class ServingHarness {
       kind: Model
       metadata: {name: m}
       spec:
+        retain: \(retain)
         aliases:
           prod: {version: \(version)}
       ---
@@ -226,6 +227,26 @@ final class ServingHarness {
     let retried = try h.apply()
     #expect(retried.executed.map(\.action.verb) == [.rollout])
     #expect(try h.answering() == [2, 2])
+  }
+
+  @Test func retainCollectsOnlyArtifactsThatNeverHeldAnAliasAndServeNothing() throws {
+    let h = try ServingHarness()
+    try h.commit(version: 1, strategy: "{type: rolling}")
+    _ = try h.apply()
+    try h.commit(version: 3, strategy: "{type: rolling}", retain: 1)
+    let report = try h.apply()
+    #expect(!report.failed, "\(report.executed.map(\.error))")
+    let versions = try h.store.versions(model: "m")
+    #expect(versions.filter { $0.collectedAt != nil }.map(\.version) == [2], "v1 held an alias and is the rollback target")
+    let folder = { (v: Int) in
+      h.registry.artifactFolder(String(versions[v - 1].artifactDigest?.dropFirst("sha256:".count) ?? ""))
+    }
+    #expect(!FileManager.default.fileExists(atPath: folder(2).path))
+    #expect(FileManager.default.fileExists(atPath: folder(1).path))
+    #expect(FileManager.default.fileExists(atPath: folder(3).path))
+    #expect(try h.store.events(named: "m").contains { $0.kind == "gc" && $0.message.contains("v2") })
+    #expect(throws: RegistryError.self) { try h.registry.servingFolder(model: "m", version: 2) }
+    #expect(try h.apply().executed.isEmpty, "collected once")
   }
 
   @Test func aReplicaThatDiesIsMarkedExitedAndReplacedOnTheNextApply() throws {

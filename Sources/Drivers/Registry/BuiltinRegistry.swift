@@ -54,7 +54,34 @@ public struct BuiltinRegistry: ModelRegistry {
     guard let record = try store.versions(model: model).first(where: { $0.version == version }),
       let recorded = record.artifactDigest, recorded.hasPrefix("sha256:")
     else { throw RegistryError("model \(model) has no version \(version)") }
+    if record.collectedAt != nil {
+      throw RegistryError("the artifact of \(model) v\(version) was garbage-collected (spec.retain)")
+    }
     return String(recorded.dropFirst("sha256:".count))
+  }
+
+  public func collectGarbage(model: String, retain: Int, inUse: Set<Int>, at time: Date) throws -> [Int] {
+    let all = try store.versions()
+    let versions = all.filter { $0.model == model }.sorted { $0.version > $1.version }
+    let aliased = try store.everAliased(model: model)
+    let doomed = versions.dropFirst(retain).filter {
+      $0.collectedAt == nil && !aliased.contains($0.version) && !inUse.contains($0.version)
+    }
+    guard !doomed.isEmpty else { return [] }
+    // An artifact shared with a version that stays (identical content) stays too.
+    let doomedKeys = Set(doomed.map { "\($0.model)#\($0.version)" })
+    let kept = Set(
+      all.filter { $0.collectedAt == nil && !doomedKeys.contains("\($0.model)#\($0.version)") }.compactMap(
+        \.artifactDigest))
+    for version in doomed {
+      if let digest = version.artifactDigest, digest.hasPrefix("sha256:"), !kept.contains(digest) {
+        let folder = artifactFolder(String(digest.dropFirst("sha256:".count)))
+        try ArtifactDigest.makeWritable(folder)
+        try? FileManager.default.removeItem(at: folder)
+      }
+      try store.markCollected(model: model, version: version.version, at: time)
+    }
+    return doomed.map(\.version).sorted()
   }
 
   /// Where a version's artifact is stored: what `MODELOPS_MODEL_PATH` points to.
@@ -92,7 +119,13 @@ public enum ArtifactDigest {
   }
 
   /// Takes write permission away from everything in the folder (a served artifact is read-only).
-  public static func makeReadOnly(_ folder: URL) throws {
+  public static func makeReadOnly(_ folder: URL) throws { try setWritable(folder, false) }
+
+  /// Gives the owner write permission back (before the folder is removed).
+  public static func makeWritable(_ folder: URL) throws { try setWritable(folder, true) }
+
+  private static func setWritable(_ folder: URL, _ writable: Bool) throws {
+    guard FileManager.default.fileExists(atPath: folder.path) else { return }
     let fm = FileManager.default
     var paths = [folder.path]
     if let walker = fm.enumerator(atPath: folder.path) {
@@ -100,8 +133,9 @@ public enum ArtifactDigest {
     }
     for path in paths {
       let attributes = try fm.attributesOfItem(atPath: path)
-      guard let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o222 != 0 else { continue }
-      try fm.setAttributes([.posixPermissions: mode & ~0o222], ofItemAtPath: path)
+      guard let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue else { continue }
+      let next = writable ? mode | 0o200 : mode & ~0o222
+      if next != mode { try fm.setAttributes([.posixPermissions: next], ofItemAtPath: path) }
     }
   }
 }
