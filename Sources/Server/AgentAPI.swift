@@ -15,13 +15,16 @@ public struct AgentAPI: Sendable {
   public var run: @Sendable (_ id: String) throws -> RunRecord?
   /// Asks for a rollback of a declared deployment; false when no such deployment is declared.
   public var rollback: @Sendable (_ deployment: String, _ toVersion: Int?) async throws -> Bool
+  /// Approves the switch of a blue-green rollout waiting on its preview; false when none waits.
+  public var promote: @Sendable (_ deployment: String) async throws -> Bool
 
   public init(
     status: @escaping @Sendable () throws -> [ResourceStatus], plan: @escaping @Sendable (String?) throws -> String,
     events: @escaping @Sendable (String?, Int) throws -> [EventRecord],
     models: @escaping @Sendable (String?) throws -> [VersionRecord],
     run: @escaping @Sendable (String) throws -> RunRecord?,
-    rollback: @escaping @Sendable (String, Int?) async throws -> Bool
+    rollback: @escaping @Sendable (String, Int?) async throws -> Bool,
+    promote: @escaping @Sendable (String) async throws -> Bool
   ) {
     self.status = status
     self.plan = plan
@@ -29,6 +32,7 @@ public struct AgentAPI: Sendable {
     self.models = models
     self.run = run
     self.rollback = rollback
+    self.promote = promote
   }
 }
 
@@ -86,6 +90,20 @@ extension AgentServer {
         return json(try encode(["error": "\(error)"]), .internalServerError)
       }
       return json(try encode(["status": "rollback requested", "deployment": name]), .accepted)
+    }
+    api.post("deployments/:name/promote") { request, context in
+      guard authorised(request, token) else {
+        return json(#"{"error":"missing or wrong bearer token"}"#, .unauthorized)
+      }
+      let name = context.parameters.get("name") ?? ""
+      do {
+        guard try await calls.promote(name) else {
+          return json(try encode(["error": "deployment '\(name)' has no rollout waiting for promotion"]), .conflict)
+        }
+      } catch {
+        return json(try encode(["error": "\(error)"]), .internalServerError)
+      }
+      return json(try encode(["status": "promotion approved", "deployment": name]), .accepted)
     }
   }
 

@@ -83,6 +83,27 @@ extension StateStore {
     }
   }
 
+  /// Approves the switch of a blue-green rollout waiting on its preview (`agent promote`), with
+  /// an event; false when the deployment has no rollout waiting.
+  public func approvePromotion(_ name: String, at time: Date) throws(StateError) -> Bool {
+    try write { db in
+      try db.execute(
+        sql: """
+          UPDATE deployment SET rollout_step = 2, rollout_progress_at = ?
+          WHERE name = ? AND rollout_version IS NOT NULL AND rollout_step = 1
+          """,
+        arguments: [time.timeIntervalSince1970, name])
+      guard db.changesCount > 0 else { return false }
+      try db.execute(
+        sql: "INSERT INTO event (at, kind, resource, commit_id, cause, message) VALUES (?, ?, ?, NULL, ?, ?)",
+        arguments: [
+          time.timeIntervalSince1970, "promote-approved", ResourceID(.deployment, name).description, "agent promote",
+          "the preview takes all traffic at the next reconcile",
+        ])
+      return true
+    }
+  }
+
   /// Forgets a deployment: its record, replicas and failed revisions (after they were stopped).
   public func deleteDeployment(_ name: String) throws(StateError) {
     try write { db in

@@ -10,7 +10,7 @@ struct Agent: AsyncParsableCommand {
     version: "0.1.0",
     subcommands: [
       Validate.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, HistoryCommand.self, ModelsCommand.self,
-      LogsCommand.self, RollbackCommand.self, RetryCommand.self, RunCommand.self,
+      LogsCommand.self, RollbackCommand.self, PromoteCommand.self, RetryCommand.self, RunCommand.self,
     ]
   )
 }

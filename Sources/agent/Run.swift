@@ -137,6 +137,11 @@ struct RunCommand: AsyncParsableCommand {
         serving.requestRollback(name, toVersion: version)
         await state.requestSync()
         return true
+      },
+      promote: { name in
+        guard try store.approvePromotion(name, at: Date()) else { return false }
+        await state.requestSync()
+        return true
       })
   }
 

@@ -76,3 +76,33 @@ struct RetryCommand: ParsableCommand {
     }
   }
 }
+
+/// `agent promote DEPLOYMENT`: switch a blue-green rollout waiting on its preview.
+struct PromoteCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "promote",
+    abstract: "Switch a blue-green rollout (autoPromote: false) from its preview to all traffic.",
+    discussion: """
+      The switch happens at the next reconcile: at once under `agent run` (with --server, or \
+      its next cycle), or on the next `agent apply`.
+      """)
+
+  @Argument(help: "The deployment.") var deployment: String
+  @OptionGroup var state: StateOptions
+  @OptionGroup var remote: ServerOption
+
+  func run() throws {
+    try reportingFailures {
+      if remote.server != nil {
+        _ = try remote.call("POST", "deployments/\(escaped(deployment))/promote", config: state.config)
+        print("Deployment \(deployment): promotion approved; the agent switches traffic now.")
+        return
+      }
+      let store = try state.store()
+      let approved: Bool
+      do { approved = try store.approvePromotion(deployment, at: Date()) } catch { throw CommandFailure("\(error)") }
+      guard approved else { throw CommandFailure("deployment '\(deployment)' has no rollout waiting for promotion") }
+      print("Deployment \(deployment): promotion approved; the next reconcile switches traffic.")
+    }
+  }
+}

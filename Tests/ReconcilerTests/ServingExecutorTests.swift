@@ -185,6 +185,28 @@ final class ServingHarness {
     #expect(try h.answering() == [2, 2])
   }
 
+  @Test func blueGreenWithoutAutoPromoteWaitsOnThePreviewUntilPromoted() throws {
+    let h = try ServingHarness()
+    let strategy = "{type: bluegreen, previewListen: 127.0.0.1:2, autoPromote: false}"
+    try h.commit(version: 1, strategy: strategy)
+    _ = try h.apply()
+    try h.commit(version: 2, strategy: strategy)
+    let previewing = try h.apply()
+    #expect(!previewing.failed)
+    #expect(previewing.executed.last?.detail.contains("is up on the preview listener on 127.0.0.1:2") == true)
+    #expect(try h.answering() == [1, 1, 2, 2])
+    #expect(h.router.all.last.map { ($0.stable.count, $0.canary.count, $0.canaryWeight) } ?? (0, 0, -1) == (2, 2, 0))
+    let waiting = try h.apply()
+    #expect(waiting.executed.isEmpty)
+    #expect(waiting.held.contains { $0.reason.contains("switch traffic to it with `agent promote api`") })
+    #expect(try h.store.approvePromotion("api", at: Date()))
+    #expect(!(try h.store.approvePromotion("api", at: Date())), "approved once")
+    let promoted = try h.apply()
+    #expect(promoted.executed.map(\.action.verb) == [.rollout])
+    #expect(try h.answering() == [2, 2])
+    #expect(h.record?.rollout == nil)
+  }
+
   @Test func aRevisionThatNeverTurnsHealthyRollsBackIsMarkedFailedAndIsHeld() throws {
     let h = try ServingHarness()
     try h.commit(version: 1, strategy: "{type: canary, steps: [{weight: 50, pause: 0s}]}")
@@ -237,7 +259,8 @@ final class ServingHarness {
     let report = try h.apply()
     #expect(!report.failed, "\(report.executed.map(\.error))")
     let versions = try h.store.versions(model: "m")
-    #expect(versions.filter { $0.collectedAt != nil }.map(\.version) == [2], "v1 held an alias and is the rollback target")
+    #expect(
+      versions.filter { $0.collectedAt != nil }.map(\.version) == [2], "v1 held an alias and is the rollback target")
     let folder = { (v: Int) in
       h.registry.artifactFolder(String(versions[v - 1].artifactDigest?.dropFirst("sha256:".count) ?? ""))
     }

@@ -43,6 +43,15 @@ extension PlanningContext {
       }
       if template != active.template { why.append("replica template changed") }
       let resuming = desired != nil && seen.rolloutTarget == desired
+      if resuming, case .blueGreen(let preview, false) = deployment.spec.strategy, seen.rolloutStep == 1 {
+        actions.append(
+          Action(
+            .hold, id,
+            reason: "\(desired?.description ?? target.label) is up on the preview listener"
+              + (preview.map { " \($0)" } ?? "") + "; switch traffic to it with `agent promote \(name)`",
+            from: active.description, to: desired?.description))
+        return
+      }
       var rollout = Action(
         .rollout, id, reason: (resuming ? "resume the rollout in progress: " : "") + why.joined(separator: "; "),
         from: active.description, to: desired?.description ?? "\(target.label)/\(template.prefix(7))",

@@ -40,7 +40,10 @@ extension ServingExecutor {
     }
     publishRoutes()
     do {
-      try advance(deployment, &record)
+      guard try advance(deployment, &record) else {
+        let preview = Self.previewListen(deployment).map { " on \($0)" } ?? ""
+        return "\(target) is up on the preview listener\(preview); switch with `agent promote \(name)`"
+      }
       try finish(deployment, &record)
       return "\(target) serving \(deployment.spec.replicas) replica(s) on \(deployment.spec.listen)"
     } catch is Interrupted {
@@ -55,14 +58,15 @@ extension ServingExecutor {
     }
   }
 
-  /// Runs the strategy's steps from the saved one up to the point where the target takes all traffic.
-  private func advance(_ deployment: Deployment, _ record: inout DeploymentRecord) throws {
-    guard let target = record.rollout else { return }
+  /// Runs the strategy's steps from the saved one up to the point where the target takes all
+  /// traffic; false when it waits for a person (blue-green without `autoPromote`).
+  private func advance(_ deployment: Deployment, _ record: inout DeploymentRecord) throws -> Bool {
+    guard let target = record.rollout else { return true }
     let count = deployment.spec.replicas
     guard record.active != nil else {
       // A first deployment has nothing to shift traffic from.
       try ensure(deployment, target, commit: record.rolloutCommit, count: count, deadline: deadline(deployment, record))
-      return
+      return true
     }
     switch deployment.spec.strategy {
     case .recreate:
@@ -73,9 +77,17 @@ extension ServingExecutor {
       try ensure(deployment, target, commit: record.rolloutCommit, count: count, deadline: deadline(deployment, record))
     case .rolling(let surge, let unavailable):
       try rolling(deployment, &record, maxSurge: surge, maxUnavailable: unavailable)
-    case .blueGreen:
+    case .blueGreen(_, let autoPromote):
       // The new revision comes up beside the old one, reachable on the preview listener only.
       try ensure(deployment, target, commit: record.rolloutCommit, count: count, deadline: deadline(deployment, record))
+      if !autoPromote, record.rolloutStep < 2 {
+        // Step 1: previewing, until `agent promote` sets step 2.
+        record.rolloutStep = 1
+        record.rolloutProgressAt = Date()
+        try store.saveDeployment(record)
+        publishRoutes()
+        return false
+      }
     case .canary(let steps):
       while record.rolloutStep < steps.count {
         let step = steps[record.rolloutStep]
@@ -94,6 +106,12 @@ extension ServingExecutor {
       }
       try ensure(deployment, target, commit: record.rolloutCommit, count: count, deadline: deadline(deployment, record))
     }
+    return true
+  }
+
+  static func previewListen(_ deployment: Deployment) -> ListenAddress? {
+    if case .blueGreen(let preview, _) = deployment.spec.strategy { return preview }
+    return nil
   }
 
   /// Rolling: start up to `maxSurge` new replicas beyond the declared count, then stop old ones
