@@ -88,6 +88,11 @@ let package = Package(
     .testTarget(
       name: "ReconcilerTests",
       dependencies: ["Reconciler", "Drivers", "StateStore", "GitSource", "ModelOpsCore", "ModelOpsTesting"]),
+    .testTarget(
+      name: "ServerTests",
+      dependencies: [
+        "Server", "Reconciler", "Drivers", "ModelOpsCore", .product(name: "Logging", package: "swift-log"),
+      ]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
     .testTarget(name: "EndToEndTests", dependencies: ["agent", "Drivers"]),
   ],
