@@ -17,6 +17,8 @@ public struct AgentAPI: Sendable {
   public var rollback: @Sendable (_ deployment: String, _ toVersion: Int?) async throws -> Bool
   /// Approves the switch of a blue-green rollout waiting on its preview; false when none waits.
   public var promote: @Sendable (_ deployment: String) async throws -> Bool
+  /// More Prometheus text for `/metrics` (replicas, rollouts).
+  public var metrics: @Sendable () -> String
 
   public init(
     status: @escaping @Sendable () throws -> [ResourceStatus], plan: @escaping @Sendable (String?) throws -> String,
@@ -24,7 +26,8 @@ public struct AgentAPI: Sendable {
     models: @escaping @Sendable (String?) throws -> [VersionRecord],
     run: @escaping @Sendable (String) throws -> RunRecord?,
     rollback: @escaping @Sendable (String, Int?) async throws -> Bool,
-    promote: @escaping @Sendable (String) async throws -> Bool
+    promote: @escaping @Sendable (String) async throws -> Bool,
+    metrics: @escaping @Sendable () -> String
   ) {
     self.status = status
     self.plan = plan
@@ -33,6 +36,7 @@ public struct AgentAPI: Sendable {
     self.run = run
     self.rollback = rollback
     self.promote = promote
+    self.metrics = metrics
   }
 }
 

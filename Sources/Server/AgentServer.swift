@@ -16,7 +16,11 @@ public enum AgentServer {
     router.get("readyz") { _, _ in
       await state.ready ? text("ready\n") : text("not ready: the first cycle has not finished\n", .serviceUnavailable)
     }
-    router.get("metrics") { _, _ in text(await metrics(state), contentType: "text/plain; version=0.0.4") }
+    router.get("metrics") { _, _ in
+      var body = await metrics(state)
+      if let calls { body += await ReconcileLoop.onOwnThread { calls.metrics() } }
+      return text(body, contentType: "text/plain; version=0.0.4")
+    }
     let api = router.group("api/v1")
     api.post("sync") { request, _ in
       guard authorised(request, token) else { return text("missing or wrong bearer token\n", .unauthorized) }

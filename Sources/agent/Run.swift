@@ -142,7 +142,29 @@ struct RunCommand: AsyncParsableCommand {
         guard try store.approvePromotion(name, at: Date()) else { return false }
         await state.requestSync()
         return true
-      })
+      },
+      metrics: { servingMetrics(store) })
+  }
+
+  /// `modelops_replicas{deployment,version,health}` and `modelops_rollout_weight{deployment}`.
+  static func servingMetrics(_ store: StateStore) -> String {
+    var counts: [String: Int] = [:]
+    for replica in (try? store.replicas()) ?? [] {
+      let labels =
+        "deployment=\"\(replica.deployment)\",version=\"\(replica.revision.modelVersion)\","
+        + "health=\"\(replica.health.rawValue)\""
+      counts[labels, default: 0] += 1
+    }
+    var out = "# HELP modelops_replicas Serving replicas by deployment, model version and health.\n"
+    out += "# TYPE modelops_replicas gauge\n"
+    for (labels, count) in counts.sorted(by: { $0.key < $1.key }) { out += "modelops_replicas{\(labels)} \(count)\n" }
+    out += "# HELP modelops_rollout_weight Percent of requests sent to the revision being rolled out.\n"
+    out += "# TYPE modelops_rollout_weight gauge\n"
+    for record in (try? store.deploymentRecords()) ?? [] {
+      out +=
+        "modelops_rollout_weight{deployment=\"\(record.name)\"} \(record.rollout == nil ? 0 : record.rolloutWeight)\n"
+    }
+    return out
   }
 
   /// The repository to read, and how a cycle refreshes it: a local path is read as it is; a

@@ -114,6 +114,9 @@ import Testing
     }
     func json(_ response: HTTPResponse) -> Any? { try? JSONSerialization.jsonObject(with: response.body) }
 
+    let metrics = String(decoding: agent.get("/metrics")?.body ?? Data(), as: UTF8.self)
+    #expect(metrics.contains(#"modelops_replicas{deployment="iris-api",version="1",health="healthy"} 2"#), "\(metrics)")
+    #expect(metrics.contains(#"modelops_rollout_weight{deployment="iris-api"} 0"#))
     #expect(try get("status", token: nil).status == 401)
     #expect(try get("status", token: "wrong").status == 401)
     let status = try get("status")

@@ -270,6 +270,15 @@ public final class ServingExecutor: Sendable {
     var changed = false
     var lost = false
     let now = Date()
+    for replica in replicas where replica.health == .starting {
+      // A starting replica is the executor's to watch, unless its process is gone or it was never
+      // started (an agent killed between recording it and starting it).
+      let orphaned = replica.pid == nil && now.timeIntervalSince(replica.startedAt) > 120
+      guard (replica.pid != nil && !isAlive(replica)) || orphaned else { continue }
+      if (try? store.updateReplicaHealth(replica.id, health: .exited, failures: replica.failures)) == true {
+        lost = true
+      }
+    }
     for replica in replicas where replica.health != .starting {
       let health = deployments[replica.deployment]?.spec.health ?? Deployment.Health()
       if !all, let last = probedAt.withLock({ $0[replica.id] }),
