@@ -152,14 +152,16 @@ let baseFiles = [
   }
 
   @Test func aStepTimeoutStopsEverythingTheStepStarted() throws {
-    let hang = step("hang", "sleep 60 &\nsleep 60", extra: "timeout: 1s")
+    // A duration no other process on this (shared) machine runs: pgrep then sees only ours.
+    let marker = "sleep 60.\(Int.random(in: 100_000...999_999))"
+    let hang = step("hang", "\(marker) &\n\(marker)", extra: "timeout: 1s")
     let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: hang)]) { $1 })
     let report = try h.apply()
     #expect(report.executed.first?.error?.contains("step 'hang' failed: timed out") == true)
     // The background `sleep` was in the step's process group: nothing of the step survives.
     let pgrep = Process()
     pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-    pgrep.arguments = ["-f", "^sleep 60$"]
+    pgrep.arguments = ["-f", "^\(marker)$"]
     pgrep.standardOutput = FileHandle.nullDevice
     try pgrep.run()
     pgrep.waitUntilExit()
