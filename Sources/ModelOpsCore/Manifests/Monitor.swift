@@ -38,6 +38,11 @@ public struct Monitor: Sendable, Hashable, Encodable {
   public struct Threshold: Sendable, Hashable, Encodable {
     public var min: Double?
     public var max: Double?
+
+    public init(min: Double? = nil, max: Double? = nil) {
+      self.min = min
+      self.max = max
+    }
   }
 
   public enum Action: String, Sendable, Hashable, Encodable, CaseIterable {
