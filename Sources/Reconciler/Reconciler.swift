@@ -96,6 +96,7 @@ public final class Reconciler: Sendable {
     }
     try store.recordApplied(commit: desired.commit, resources: Set(desired.manifests.locations.keys), at: Date())
     try collectGarbage(desired)
+    try serving?.pruneCheckouts()
     return report
   }
 

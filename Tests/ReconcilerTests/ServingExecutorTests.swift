@@ -155,6 +155,14 @@ final class ServingHarness {
     #expect(Set(during.map(\.canaryWeight)).isSuperset(of: [0, 50, 100]))
     #expect(try h.answering() == [2, 2])
     #expect(h.record?.previous?.modelVersion == 1)
+    // Checkouts: the active and previous revisions' commits stay; a third rollout drops the oldest.
+    let checkouts = { Set((try? FileManager.default.contentsOfDirectory(atPath: h.state + "/checkouts")) ?? []) }
+    let first = try #require(h.record?.previousCommit)
+    #expect(checkouts() == [first, try #require(h.record?.activeCommit)])
+    try h.commit(version: 3, strategy: "{type: rolling, maxSurge: 1, maxUnavailable: 0}")
+    #expect(!(try h.apply()).failed)
+    #expect(!checkouts().contains(first))
+    #expect(checkouts().count == 2)
   }
 
   @Test func recreateStopsTheOldReplicasBeforeStartingTheNew() throws {

@@ -258,6 +258,24 @@ public final class ServingExecutor: Sendable {
     return folder
   }
 
+  /// Removes the checkouts no replica runs in and no deployment may return to (its active,
+  /// previous or rolling-out commit); returns how many were removed.
+  @discardableResult
+  func pruneCheckouts() throws -> Int {
+    var kept = Set(try store.replicas().compactMap(\.commit))
+    for record in try store.deploymentRecords() {
+      kept.formUnion([record.activeCommit, record.previousCommit, record.rolloutCommit].compactMap { $0 })
+    }
+    let fm = FileManager.default
+    var removed = 0
+    for name in (try? fm.contentsOfDirectory(atPath: checkouts.path)) ?? []
+    where !name.hasPrefix(".") && !kept.contains(name) {
+      try fm.removeItem(at: checkouts.appendingPathComponent(name))
+      removed += 1
+    }
+    return removed
+  }
+
   // MARK: Health and routes
 
   /// Checks every recorded replica once: a dead process is marked exited; a live one is probed
