@@ -125,6 +125,8 @@ enum Schema {
       }
       // Garbage collection (`retain`): the version stays on record; its artifact is gone.
       try db.alter(table: "model_version") { t in t.add(column: "collected_at", .double) }
+      // The model version a monitor fired on (nil: the alert judged no single version).
+      try db.alter(table: "monitor_state") { t in t.add(column: "version", .integer) }
       try db.alter(table: "replica") { t in
         t.add(column: "start_ticks", .integer)
         t.add(column: "commit_id", .text)

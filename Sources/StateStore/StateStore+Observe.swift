@@ -10,7 +10,11 @@ extension StateStore {
       observed.models = try observeModels(db)
       observed.pipelines = try observePipelines(db)
       observed.deployments = try observeDeployments(db)
-      observed.firingMonitors = Set(try String.fetchAll(db, sql: "SELECT monitor FROM monitor_state WHERE firing"))
+      for row in try Row.fetchAll(db, sql: "SELECT monitor, version FROM monitor_state WHERE firing") {
+        let monitor: String = row["monitor"]
+        observed.firingMonitors.insert(monitor)
+        if let version: Int = row["version"] { observed.firingVersions[monitor] = version }
+      }
       for row in try Row.fetchAll(db, sql: "SELECT pipeline, input, digest FROM input_digest") {
         observed.hostInputDigests[row["pipeline"], default: [:]][row["input"]] = row["digest"]
       }

@@ -104,6 +104,15 @@ extension StateStore {
     }
   }
 
+  /// Records whether a monitor fires, and on which model version (nil: not one version).
+  public func recordMonitor(_ monitor: String, firing: Bool, version: Int?, at time: Date) throws(StateError) {
+    try write { db in
+      try db.execute(
+        sql: "INSERT OR REPLACE INTO monitor_state (monitor, firing, since, version) VALUES (?, ?, ?, ?)",
+        arguments: [monitor, firing, time.timeIntervalSince1970, version])
+    }
+  }
+
   /// Forgets a deployment: its record, replicas and failed revisions (after they were stopped).
   public func deleteDeployment(_ name: String) throws(StateError) {
     try write { db in

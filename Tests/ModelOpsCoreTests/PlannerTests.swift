@@ -144,6 +144,18 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
     #expect(plan.actions[3].to == "v7/abc")
   }
 
+  @Test func aMonitorThatFiredOnAVersionNoLongerServingRollsNothingBack() throws {
+    let (d, observedAtStart) = try converged()
+    var observed = observedAtStart
+    observed.firingMonitors = ["fraud-errors"]
+    observed.deployments["fraud-api"]?.previous = Revision(modelVersion: 7, template: "abc")
+    let serving = try #require(observed.deployments["fraud-api"]?.active?.modelVersion)
+    observed.firingVersions["fraud-errors"] = 7
+    #expect(!Planner.plan(desired: d, observed: observed, now: now).actions.contains { $0.verb == .rollback })
+    observed.firingVersions["fraud-errors"] = serving
+    #expect(Planner.plan(desired: d, observed: observed, now: now).actions.contains { $0.verb == .rollback })
+  }
+
   @Test func aRunInProgressQueuesInsteadOfStartingAnother() throws {
     var observed = try converged().1
     observed.pipelines["fraud-train"]?.running = true

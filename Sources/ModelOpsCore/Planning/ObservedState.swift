@@ -9,6 +9,9 @@ public struct ObservedState: Sendable, Hashable {
   public var deployments: [String: ObservedDeployment] = [:]
   /// Monitors firing now.
   public var firingMonitors: Set<String> = []
+  /// The model version each firing monitor fired on, when it judged one version (a scrape per
+  /// version); a rollback follows only while that version is the one rolling out or serving.
+  public var firingVersions: [String: Int] = [:]
   /// Host-path input digests, by pipeline and input name, as last measured.
   public var hostInputDigests: [String: [String: String]] = [:]
   /// The resources of the last applied commit (what a deletion prunes).

@@ -103,6 +103,10 @@ extension PlanningContext {
         && observed.firingMonitors.contains($0.metadata.name)
     }.map(\.metadata.name).sorted()
     guard let monitor = firing.first else { return nil }
+    // A monitor that fired on a version no longer rolling out or serving (a rollback already
+    // happened) moves nothing: rolling "back" again would return to the bad version.
+    let judged = observed.firingVersions[monitor]
+    if let judged, judged != (seen.rolloutTarget ?? seen.active)?.modelVersion { return nil }
     if let target = seen.rolloutTarget, let active = seen.active {
       return Action(
         .rollback, ResourceID(.deployment, name), reason: "monitor '\(monitor)' fired during the rollout",
