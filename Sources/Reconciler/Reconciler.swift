@@ -64,6 +64,7 @@ public final class Reconciler: Sendable {
     if let serving {
       // Adopt what runs: dead replicas are marked exited, live ones probed, routes published.
       serving.declare(desired.manifests.deployments)
+      serving.monitors?.declare(desired.manifests.monitors)
       serving.probe(all: true)
     }
     var report = ApplyReport()
@@ -224,8 +225,9 @@ public final class Reconciler: Sendable {
     case .replace:
       return try requireServing().heal(try declared(name, desired))
     case .rollback:
+      // A monitor's rollback (the action's key names it) also rejects the version rolled back from.
       return try requireServing().rollback(
-        try declared(name, desired), toVersion: action.version, reason: action.reason)
+        try declared(name, desired), toVersion: action.version, reason: action.reason, reject: action.key != nil)
     case .hold:
       throw RunError("a held action is not carried out")
     }

@@ -67,9 +67,10 @@ struct RunCommand: AsyncParsableCommand {
     let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     let shutdown = ShutdownFlag()
     let router = ProxyRouter(logger: logger)
+    let monitors = MonitorRunner(store: store) { line in logger.info("\(line)") }
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
-      progress: { line in logger.info("\(line)") }, shouldStop: { shutdown.isRaised })
+      monitors: monitors, progress: { line in logger.info("\(line)") }, shouldStop: { shutdown.isRaised })
     let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving) { line in
       logger.info("\(line)")
     }

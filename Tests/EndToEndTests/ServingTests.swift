@@ -161,3 +161,61 @@ import Testing
     #expect(agent.terminate(within: 20) == 0, "\(log())")
   }
 }
+
+@Suite struct AnalysisTests {
+  /// The quickstart served (v1) by a running agent with a canary of `pause`; then a commit that
+  /// trains v2 to answer half of its predictions with 500.
+  func servingThenABadVersion(pause: String) throws -> (ExampleRepository, RunningAgent, Int) {
+    let repo = try ExampleRepository(example: "quickstart")
+    let listen = try repo.listenOnFreePort(canarySteps: "      - {weight: 50, pause: \(pause)}\n")
+    let (config, api) = try repo.localAgentConfig()
+    let agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))
+    let served = agent.waitUntil(120) { ServingTests.predict(listen) == 1 }
+    try #require(served, "\((try? String(contentsOf: agent.log, encoding: .utf8)) ?? "")")
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8", fault_rate: "0.5""#)
+    }
+    try repo.commit("a bad version")
+    return (repo, agent, listen)
+  }
+
+  @Test func aBadVersionFailsItsCanaryAnalysisRollsBackAndIsRejected() throws {
+    let (repo, agent, listen) = try servingThenABadVersion(pause: "30s")
+    let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
+    let models = { (try? run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout) ?? "" }
+    // Traffic keeps flowing while the monitor judges v2 on its own requests (ratio > 0.05 for 4 s).
+    #expect(
+      agent.waitUntil(120) {
+        _ = ServingTests.sample(listen, 10); return models().contains("v2") && models().contains("REJECTED")
+      }, "\(log())")
+    #expect(models().contains("analysis failed: monitor 'iris-api-errors' fired on v2"))
+    #expect(agent.waitUntil(30) { ServingTests.sample(listen, 20).allSatisfy { $0 == 1 } })
+    let history = try run(agentBinary(), ["history", "--state", repo.state]).stdout
+    #expect(history.contains("monitor-fired  Monitor/iris-api-errors"))
+    #expect(history.contains("rollback  Deployment/iris-api"))
+    // The policy alias returns to v1 (v2 is rejected), so nothing is held and v1 keeps serving.
+    #expect(agent.waitUntil(30) { models().contains("iris-classifier v1  [production]") }, "\(models())")
+    #expect(agent.waitUntil(20) { Set(ExampleRepository.processes(under: repo.state)).count == 2 })
+    #expect(log().components(separatedBy: "… Deployment/iris-api rollout").count == 2, "no second rollout")
+    #expect(agent.terminate(within: 20) == 0, "\(log())")
+  }
+
+  @Test func aMonitorFiringAfterTheRolloutCompletedRollsBackToThePreviousVersion() throws {
+    let (repo, agent, listen) = try servingThenABadVersion(pause: "1s")
+    let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
+    // The 1 s canary step ends before the monitor's 4 s `for`: v2 takes all traffic first...
+    #expect(agent.waitUntil(120) { log().contains("✓ Deployment/iris-api rollout v1/") }, "\(log())")
+    // ...then the monitor fires on v2 and the deployment returns to v1, v2 rejected.
+    #expect(
+      agent.waitUntil(60) {
+        _ = ServingTests.sample(listen, 10); return log().contains("✓ Deployment/iris-api rollback")
+      }, "\(log())")
+    #expect(ServingTests.sample(listen, 20).allSatisfy { $0 == 1 })
+    let models = try run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout
+    #expect(models.contains("monitor 'iris-api-errors' fired after the rollout"), "\(models)")
+    #expect(agent.waitUntil(30) { Set(ExampleRepository.processes(under: repo.state)).count == 2 })
+    // The monitor resolved with v2 gone: no rollback "back" to v2 follows.
+    #expect(!agent.waitUntil(5) { log().components(separatedBy: "… Deployment/iris-api rollback").count > 2 })
+    #expect(agent.terminate(within: 20) == 0, "\(log())")
+  }
+}

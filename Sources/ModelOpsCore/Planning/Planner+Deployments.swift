@@ -94,7 +94,8 @@ extension PlanningContext {
     }
   }
 
-  /// A monitor with the `rollback` action is firing: back to the stable revision at once.
+  /// A monitor with the `rollback` action is firing: back to the stable revision at once (the
+  /// action's key names the monitor: the version rolled back from is rejected).
   private func rollbackAction(_ deployment: Deployment, _ seen: ObservedDeployment?) -> Action? {
     let name = deployment.metadata.name
     guard deployment.spec.rollback.auto, let seen else { return nil }
@@ -109,12 +110,12 @@ extension PlanningContext {
     if let judged, judged != (seen.rolloutTarget ?? seen.active)?.modelVersion { return nil }
     if let target = seen.rolloutTarget, let active = seen.active {
       return Action(
-        .rollback, ResourceID(.deployment, name), reason: "monitor '\(monitor)' fired during the rollout",
+        .rollback, ResourceID(.deployment, name), key: monitor, reason: "monitor '\(monitor)' fired during the rollout",
         from: target.description, to: active.description)
     }
     if let active = seen.active, let previous = seen.previous {
       return Action(
-        .rollback, ResourceID(.deployment, name), reason: "monitor '\(monitor)' fired after the rollout",
+        .rollback, ResourceID(.deployment, name), key: monitor, reason: "monitor '\(monitor)' fired after the rollout",
         from: active.description, to: previous.description)
     }
     return nil

@@ -14,15 +14,16 @@ public final class ShutdownFlag: Sendable {
   public var isRaised: Bool { raised.load(ordering: .relaxed) }
 }
 
-/// Probes every replica at its deployment's `health.interval` between cycles; when one exits or
-/// turns unhealthy it leaves the routes at once and a cycle is asked for, which replaces it.
+/// Probes every replica at its deployment's `health.interval` between cycles, and scrapes the
+/// monitors at theirs: when a replica exits or turns unhealthy it leaves the routes at once, and
+/// when a monitor starts firing, a cycle is asked for (which replaces or rolls back).
 public struct ReplicaSupervisor: Service {
   let serving: ServingExecutor
   let state: DaemonState
   let logger: Logger
   let tick: Duration
 
-  public init(serving: ServingExecutor, state: DaemonState, logger: Logger, tick: Duration = .seconds(1)) {
+  public init(serving: ServingExecutor, state: DaemonState, logger: Logger, tick: Duration = .milliseconds(250)) {
     self.serving = serving
     self.state = state
     self.logger = logger
@@ -32,7 +33,11 @@ public struct ReplicaSupervisor: Service {
   public func run() async throws {
     while !Task.isShuttingDownGracefully {
       let serving = serving
-      let lost = await ReconcileLoop.onOwnThread { serving.probe() }
+      let lost = await ReconcileLoop.onOwnThread {
+        let replicaLost = serving.probe()
+        let monitorFired = serving.monitors?.tick() ?? false
+        return replicaLost || monitorFired
+      }
       if lost { await state.requestSync() }
       try? await Task.sleep(for: tick)
     }

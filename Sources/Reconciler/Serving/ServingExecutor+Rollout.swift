@@ -50,6 +50,11 @@ extension ServingExecutor {
       return "interrupted at step \(record.rolloutStep) (\(record.rolloutWeight)%): resumes when the agent starts again"
     } catch {
       try abort(&record, reason: "\(error)")
+      monitors?.forget(deployment: name, version: target.modelVersion)
+      if let failure = error as? AnalysisFailed {
+        try store.rejectVersion(
+          model: deployment.spec.model.model, version: failure.version, reason: failure.description)
+      }
       // A requested rollback of a rollout in flight is done once the rollout is rolled back.
       rollbackRequests.withLock { requests in
         if case .some(.none) = requests[name] { requests.removeValue(forKey: name) }
@@ -99,7 +104,7 @@ extension ServingExecutor {
         try store.saveDeployment(record)
         publishRoutes()
         progress("  canary step \(record.rolloutStep + 1)/\(steps.count): \(step.weight)% of traffic on \(target)")
-        try pause(step.pause.timeInterval, deployment.metadata.name)
+        try pause(step.pause.timeInterval, deployment.metadata.name, analysing: target.modelVersion)
         record.rolloutStep += 1
         record.rolloutProgressAt = Date()
         try store.saveDeployment(record)
@@ -123,7 +128,7 @@ extension ServingExecutor {
     let name = deployment.metadata.name
     let count = deployment.spec.replicas
     while true {
-      try checkpoint(name)
+      try checkpoint(name, analysing: target.modelVersion)
       let all = try store.replicas(of: name)
       let fresh = all.filter { $0.revision == target && $0.health == .healthy }.count
       let old = all.filter { $0.revision != target }
@@ -200,13 +205,19 @@ extension ServingExecutor {
   /// Rolls back now: a rollout in flight is aborted; otherwise the previous revision (or
   /// `version` of the model with the active template) replaces the active one, which is marked
   /// failed so it is not rolled out again until the desired revision changes or `agent retry`.
-  func rollback(_ deployment: Deployment, toVersion version: Int?, reason: String) throws -> String {
+  func rollback(_ deployment: Deployment, toVersion version: Int?, reason: String, reject: Bool = false) throws
+    -> String
+  {
     let name = deployment.metadata.name
     guard var record = try store.deploymentRecord(name), let active = record.active else {
       throw RunError("deployment \(name) serves nothing: there is nothing to roll back")
     }
     if let target = record.rollout, version == nil {
       try abort(&record, reason: reason)
+      monitors?.forget(deployment: name, version: target.modelVersion)
+      if reject {
+        try store.rejectVersion(model: deployment.spec.model.model, version: target.modelVersion, reason: reason)
+      }
       return "rollout to \(target) aborted; \(active) keeps serving"
     }
     let destination: Revision
@@ -227,6 +238,10 @@ extension ServingExecutor {
     record.rolloutCommit = commit
     try finish(deployment, &record)
     try store.markFailed(deployment: name, revision: active, reason: reason, at: Date())
+    monitors?.forget(deployment: name, version: active.modelVersion)
+    if reject {
+      try store.rejectVersion(model: deployment.spec.model.model, version: active.modelVersion, reason: reason)
+    }
     try store.appendEvent(
       kind: "rollback", resource: ResourceID(.deployment, name), commit: commit, cause: reason,
       message: "\(active) → \(destination)", at: Date())
@@ -239,10 +254,10 @@ extension ServingExecutor {
   }
 
   /// Holds a canary step for its pause, waking every 200 ms to notice a shutdown or a rollback.
-  private func pause(_ seconds: TimeInterval, _ name: String) throws {
+  private func pause(_ seconds: TimeInterval, _ name: String, analysing version: Int) throws {
     let until = Date().addingTimeInterval(seconds)
     while Date() < until {
-      try checkpoint(name)
+      try checkpoint(name, analysing: version)
       Thread.sleep(forTimeInterval: min(0.2, max(0, until.timeIntervalSinceNow)))
     }
   }

@@ -19,6 +19,8 @@ public final class ServingExecutor: Sendable {
   let checkouts: URL
   let logs: URL
   let router: (any TrafficRouter)?
+  /// The scrape monitors: a rollout's analysis reads them between steps.
+  let monitors: MonitorRunner?
   let progress: @Sendable (String) -> Void
   /// True once the agent is shutting down: waits and pauses stop at the next step boundary.
   let shouldStop: @Sendable () -> Bool
@@ -33,7 +35,8 @@ public final class ServingExecutor: Sendable {
 
   public init(
     store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String,
-    router: (any TrafficRouter)? = nil, progress: @escaping @Sendable (String) -> Void = { _ in },
+    router: (any TrafficRouter)? = nil, monitors: MonitorRunner? = nil,
+    progress: @escaping @Sendable (String) -> Void = { _ in },
     shouldStop: @escaping @Sendable () -> Bool = { false }
   ) {
     self.store = store
@@ -43,6 +46,7 @@ public final class ServingExecutor: Sendable {
     self.checkouts = state.appendingPathComponent("checkouts")
     self.logs = state.appendingPathComponent("replicas")
     self.router = router
+    self.monitors = monitors
     self.progress = progress
     self.shouldStop = shouldStop
   }
@@ -63,12 +67,16 @@ public final class ServingExecutor: Sendable {
     }
   }
 
-  /// Throws when the agent is stopping, or a rollback of `name` was asked for.
-  func checkpoint(_ name: String) throws {
+  /// Throws when the agent is stopping, a rollback of `name` was asked for, or (given the
+  /// version being rolled out) one of the deployment's analysis monitors fires on it.
+  func checkpoint(_ name: String, analysing version: Int? = nil) throws {
     if shouldStop() { throw Interrupted() }
     if rollbackRequests.withLock({ $0[name] != nil }) {
       throw RunError("a rollback was requested (agent rollback)")
     }
+    guard let version, let monitors else { return }
+    let analysis = declared.withLock { $0[name]?.spec.analysis.monitors } ?? []
+    if let failure = monitors.analysisFailure(monitors: analysis, version: version) { throw failure }
   }
 
   /// Scales the active revision to the declared number of replicas.
@@ -203,7 +211,7 @@ public final class ServingExecutor: Sendable {
     if let deadline, deadline < until { until = deadline }
     let log = logs.appendingPathComponent("\(replica.id).log").path
     while true {
-      try checkpoint(replica.deployment)
+      try checkpoint(replica.deployment, analysing: replica.revision.modelVersion)
       guard isAlive(replica) else {
         try stop(replica)
         throw RunError("replica \(replica.id) exited while starting (see \(log))")

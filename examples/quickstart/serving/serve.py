@@ -5,7 +5,8 @@ container). Endpoints:
   POST /predict          {"features": [amount, hour, distance, velocity]} -> {"probability", "label", "version"}
   GET  /healthz          200 when the model is loaded (also /v2/health/ready, the Open Inference Protocol path)
   GET  /metrics          Prometheus text: http_requests_total and http_requests_errors_total by version
-FAULT_RATE (0..1) answers that share of predictions with 500, to exercise monitors and rollbacks.
+FAULT_RATE (0..1; or "fault_rate" in weights.json, from the training param of that name) answers
+that share of predictions with 500, to exercise monitors and rollbacks.
 """
 import json
 import math
@@ -16,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = os.environ.get("MODELOPS_MODEL_VERSION", "0")
 MODEL = json.load(open(os.path.join(os.environ["MODELOPS_MODEL_PATH"], "weights.json")))
-FAULT_RATE = float(os.environ.get("FAULT_RATE", "0"))
+FAULT_RATE = float(os.environ.get("FAULT_RATE") or MODEL.get("fault_rate", 0))
 counts = {"requests": 0, "errors": 0}
 lock = threading.Lock()
 

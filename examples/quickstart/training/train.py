@@ -49,7 +49,11 @@ metrics = {"accuracy": round(correct / len(test), 4), "log_loss": round(loss / l
 
 os.makedirs(os.path.join(output, "model"), exist_ok=True)
 with open(os.path.join(output, "model", "weights.json"), "w") as f:
-    json.dump({"features": features, "weights": weights, "bias": bias}, f, indent=2)
+    model = {"features": features, "weights": weights, "bias": bias}
+    # A deliberately broken version for demonstrations: the server answers this share with 500.
+    if float(params.get("fault_rate", "0")) > 0:
+        model["fault_rate"] = float(params["fault_rate"])
+    json.dump(model, f, indent=2)
 with open(os.path.join(output, "metrics.json"), "w") as f:
     json.dump(metrics, f)
 
