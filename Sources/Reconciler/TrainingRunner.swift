@@ -99,7 +99,7 @@ public struct TrainingRunner: Sendable {
       environment[Pipeline.inputVariable(input.name)] = path
     }
 
-    let runDeadline = pipeline.spec.timeout.map { started.addingTimeInterval(Double($0.milliseconds) / 1000) }
+    let runDeadline = pipeline.spec.timeout.map { started.addingTimeInterval($0.timeInterval) }
     for step in pipeline.spec.steps {
       try runStep(
         step, retries: pipeline.spec.retries, in: workdir.path, environment: environment, log: log,
@@ -123,7 +123,7 @@ public struct TrainingRunner: Sendable {
     var delay = backoff
     for attempt in 1...(retries + 1) {
       Self.append(log, "==> step \(step.name) (attempt \(attempt) of \(retries + 1))\n")
-      var deadline = step.timeout.map { Date().addingTimeInterval(Double($0.milliseconds) / 1000) }
+      var deadline = step.timeout.map { Date().addingTimeInterval($0.timeInterval) }
       if let run = runDeadline { deadline = min(deadline ?? run, run) }
       let exit = try ChildProcess.spawn(argv, in: directory, environment: env, log: log).wait(until: deadline)
       if exit == .code(0) { return }

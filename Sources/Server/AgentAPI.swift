@@ -80,9 +80,7 @@ extension AgentServer {
       }
     }
     api.post("deployments/:name/rollback") { request, context in
-      guard authorised(request, token) else {
-        return json(#"{"error":"missing or wrong bearer token"}"#, .unauthorized)
-      }
+      guard authorised(request, token) else { return unauthorised }
       let name = context.parameters.get("name") ?? ""
       let version = request.uri.queryParameters["toVersion"].map { Int(String($0)) }
       if case .some(.none) = version { return json(#"{"error":"toVersion must be a version number"}"#, .badRequest) }
@@ -96,9 +94,7 @@ extension AgentServer {
       return json(try encode(["status": "rollback requested", "deployment": name]), .accepted)
     }
     api.post("deployments/:name/promote") { request, context in
-      guard authorised(request, token) else {
-        return json(#"{"error":"missing or wrong bearer token"}"#, .unauthorized)
-      }
+      guard authorised(request, token) else { return unauthorised }
       let name = context.parameters.get("name") ?? ""
       do {
         guard try await calls.promote(name) else {
@@ -115,7 +111,7 @@ extension AgentServer {
   static func answer(_ request: Request, _ token: String?, _ body: @escaping @Sendable () throws -> String) async
     -> Response
   {
-    guard authorised(request, token) else { return json(#"{"error":"missing or wrong bearer token"}"#, .unauthorized) }
+    guard authorised(request, token) else { return unauthorised }
     let result: Result<String, APIError> = await ReconcileLoop.onOwnThread {
       do { return .success(try body()) } catch let error as APIError { return .failure(error) } catch {
         return .failure(APIError(.internalServerError, "\(error)"))
@@ -127,6 +123,8 @@ extension AgentServer {
       return json((try? encode(["error": error.description])) ?? #"{"error":"unknown"}"#, error.status)
     }
   }
+
+  static var unauthorised: Response { json(#"{"error":"missing or wrong bearer token"}"#, .unauthorized) }
 
   static func encode<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()

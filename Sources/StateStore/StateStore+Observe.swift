@@ -73,10 +73,17 @@ extension StateStore {
     kind: String, resource: ResourceID, commit: String?, cause: String, message: String, at time: Date
   ) throws(StateError) {
     try write { db in
-      try db.execute(
-        sql: "INSERT INTO event (at, kind, resource, commit_id, cause, message) VALUES (?, ?, ?, ?, ?, ?)",
-        arguments: [time.timeIntervalSince1970, kind, resource.description, commit, cause, message])
+      try Self.insertEvent(db, kind: kind, resource: resource, commit: commit, cause: cause, message: message, at: time)
     }
+  }
+
+  /// The event row, written inside a caller's transaction.
+  static func insertEvent(
+    _ db: Database, kind: String, resource: ResourceID, commit: String?, cause: String, message: String, at time: Date
+  ) throws {
+    try db.execute(
+      sql: "INSERT INTO event (at, kind, resource, commit_id, cause, message) VALUES (?, ?, ?, ?, ?, ?)",
+      arguments: [time.timeIntervalSince1970, kind, resource.description, commit, cause, message])
   }
 
   /// The number of events recorded (for tests and status).

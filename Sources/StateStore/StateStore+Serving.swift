@@ -94,12 +94,9 @@ extension StateStore {
           """,
         arguments: [time.timeIntervalSince1970, name])
       guard db.changesCount > 0 else { return false }
-      try db.execute(
-        sql: "INSERT INTO event (at, kind, resource, commit_id, cause, message) VALUES (?, ?, ?, NULL, ?, ?)",
-        arguments: [
-          time.timeIntervalSince1970, "promote-approved", ResourceID(.deployment, name).description, "agent promote",
-          "the preview takes all traffic at the next reconcile",
-        ])
+      try Self.insertEvent(
+        db, kind: "promote-approved", resource: ResourceID(.deployment, name), commit: nil, cause: "agent promote",
+        message: "the preview takes all traffic at the next reconcile", at: time)
       return true
     }
   }

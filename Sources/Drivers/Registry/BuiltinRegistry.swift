@@ -61,13 +61,15 @@ public struct BuiltinRegistry: ModelRegistry {
   }
 
   public func collectGarbage(model: String, retain: Int, inUse: Set<Int>, at time: Date) throws -> [Int] {
-    let all = try store.versions()
-    let versions = all.filter { $0.model == model }.sorted { $0.version > $1.version }
+    // Runs after every apply: a model within its `retain` costs one indexed read.
+    let versions = try store.versions(model: model).sorted { $0.version > $1.version }
+    guard versions.count > retain else { return [] }
     let aliased = try store.everAliased(model: model)
     let doomed = versions.dropFirst(retain).filter {
       $0.collectedAt == nil && !aliased.contains($0.version) && !inUse.contains($0.version)
     }
     guard !doomed.isEmpty else { return [] }
+    let all = try store.versions()
     // An artifact shared with a version that stays (identical content) stays too.
     let doomedKeys = Set(doomed.map { "\($0.model)#\($0.version)" })
     let kept = Set(

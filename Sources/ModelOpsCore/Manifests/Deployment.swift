@@ -44,6 +44,12 @@ public struct Deployment: Sendable, Hashable, Encodable {
     case blueGreen(previewListen: ListenAddress?, autoPromote: Bool)
     case canary(steps: [CanaryStep])
 
+    /// Blue-green's preview address, where the new revision is reachable before the switch.
+    public var previewListen: ListenAddress? {
+      if case .blueGreen(let preview, _) = self { return preview }
+      return nil
+    }
+
     public var typeName: String {
       switch self {
       case .recreate: return "recreate"

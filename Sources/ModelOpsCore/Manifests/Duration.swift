@@ -1,9 +1,14 @@
+import Foundation
+
 /// A span of time written `500ms`, `30s`, `5m`, `2h` (or combined, `1h30m`), kept in milliseconds.
 public struct ManifestDuration: Sendable, Hashable, Comparable, EncodedAsText {
   public var milliseconds: Int64
 
   public init(milliseconds: Int64) { self.milliseconds = milliseconds }
   public static func seconds(_ s: Int64) -> ManifestDuration { .init(milliseconds: s * 1000) }
+
+  /// The span in seconds, for `Date` arithmetic and timeouts.
+  public var timeInterval: TimeInterval { Double(milliseconds) / 1000 }
 
   /// Parses `500ms`, `30s`, `5m`, `2h`, `1d`, or a sequence of them (`1h30m`).
   public init?(parsing text: String) {

@@ -41,7 +41,7 @@ extension ServingExecutor {
     publishRoutes()
     do {
       guard try advance(deployment, &record) else {
-        let preview = Self.previewListen(deployment).map { " on \($0)" } ?? ""
+        let preview = deployment.spec.strategy.previewListen.map { " on \($0)" } ?? ""
         return "\(target) is up on the preview listener\(preview); switch with `agent promote \(name)`"
       }
       try finish(deployment, &record)
@@ -112,11 +112,6 @@ extension ServingExecutor {
       try ensure(deployment, target, commit: record.rolloutCommit, count: count, deadline: deadline(deployment, record))
     }
     return true
-  }
-
-  static func previewListen(_ deployment: Deployment) -> ListenAddress? {
-    if case .blueGreen(let preview, _) = deployment.spec.strategy { return preview }
-    return nil
   }
 
   /// Rolling: start up to `maxSurge` new replicas beyond the declared count, then stop old ones

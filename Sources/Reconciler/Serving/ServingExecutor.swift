@@ -81,7 +81,7 @@ public final class ServingExecutor: Sendable {
 
   /// Scales the active revision to the declared number of replicas.
   func scale(_ deployment: Deployment) throws -> String {
-    var record = try requireActive(deployment.metadata.name)
+    var record = try existingRecord(deployment.metadata.name)
     guard let active = record.active else { throw RunError("nothing is serving yet") }
     try ensure(deployment, active, commit: record.activeCommit, count: deployment.spec.replicas, trim: true)
     record.desiredReplicas = deployment.spec.replicas
@@ -94,7 +94,7 @@ public final class ServingExecutor: Sendable {
   /// hand, and stops strays of revisions neither active nor being rolled out.
   func heal(_ deployment: Deployment) throws -> String {
     let name = deployment.metadata.name
-    let record = try requireActive(name)
+    let record = try existingRecord(name)
     guard let active = record.active else { throw RunError("nothing is serving yet") }
     var stopped = 0
     for replica in try store.replicas(of: name)
@@ -117,7 +117,7 @@ public final class ServingExecutor: Sendable {
     return "\(replicas.count) replica(s) stopped"
   }
 
-  private func requireActive(_ name: String) throws -> DeploymentRecord {
+  private func existingRecord(_ name: String) throws -> DeploymentRecord {
     guard let record = try store.deploymentRecord(name) else { throw RunError("deployment \(name) is not running") }
     return record
   }
@@ -358,9 +358,7 @@ public final class ServingExecutor: Sendable {
     let replicas = Dictionary(grouping: (try? store.replicas()) ?? [], by: \.deployment)
     var routes: [String: DeploymentRoute] = [:]
     for (name, deployment) in deployments {
-      var preview: ListenAddress?
-      if case .blueGreen(let address, _) = deployment.spec.strategy { preview = address }
-      var route = DeploymentRoute(listen: deployment.spec.listen, previewListen: preview)
+      var route = DeploymentRoute(listen: deployment.spec.listen, previewListen: deployment.spec.strategy.previewListen)
       let record = records[name]
       for replica in replicas[name] ?? [] where replica.health == .healthy {
         guard let port = replica.port else { continue }
@@ -376,8 +374,4 @@ public final class ServingExecutor: Sendable {
     }
     return routes
   }
-}
-
-extension ManifestDuration {
-  var timeInterval: TimeInterval { Double(milliseconds) / 1000 }
 }
