@@ -102,3 +102,28 @@ public enum GitMirror {
     "\(state)/git/\(SHA256.hex(redactURLs(in: url)).prefix(16)).git"
   }
 }
+
+extension GitRepository {
+  /// Pushes one refspec to `origin` (a mirror's source), with the source's credentials.
+  func push(_ refspec: String, credentials: GitCredentials) throws(GitError) {
+    let box = CredentialBox(credentials)
+    var options = modelops_git_push_options()
+    options.callbacks.credentials = acquireCredentials
+    options.callbacks.payload = Unmanaged.passUnretained(box).toOpaque()
+    try withExtendedLifetime(box) { () throws(GitError) in
+      try locked { () throws(GitError) in
+        var remote: OpaquePointer?
+        try check("finding the remote of \(path)", git_remote_lookup(&remote, pointer, "origin"))
+        defer { git_remote_free(remote) }
+        let status = refspec.withCString { spec -> Int32 in
+          var strings: [UnsafeMutablePointer<CChar>?] = [UnsafeMutablePointer(mutating: spec)]
+          return strings.withUnsafeMutableBufferPointer { buffer in
+            var array = git_strarray(strings: buffer.baseAddress, count: 1)
+            return git_remote_push(remote, &array, &options)
+          }
+        }
+        try check("pushing \(refspec)", status)
+      }
+    }
+  }
+}

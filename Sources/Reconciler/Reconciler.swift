@@ -20,6 +20,10 @@ public struct ApplyReport: Sendable {
   public var failed: Bool { executed.contains { $0.error != nil } }
 }
 
+/// Writes a branch pinning `version` for a deployment declared at a location; returns its name.
+public typealias WriteBackHook =
+  @Sendable (_ deployment: Deployment, _ declaredAt: SourceLocation, _ version: Int, _ reason: String) throws -> String
+
 /// Applies desired state in rounds — observe, plan, carry out the actions whose dependencies are
 /// done, observe again — so every decision is taken on what is true now (level-triggered). A
 /// policy alias, for one, is evaluated on the metrics of the version the previous round registered.
@@ -31,15 +35,23 @@ public final class Reconciler: Sendable {
   public let serving: ServingExecutor?
   /// Where progress lines go (stderr for `agent apply`).
   public let progress: @Sendable (String) -> Void
+  /// The `notify` targets of the agent config (rollback, run-failed, apply-failed, promoted).
+  public let notifier: Notifier?
+  /// Pushes a `modelops/rollback/<deployment>` branch after a rollback (`writeBack: true`).
+  public let writeBack: WriteBackHook?
 
   public init(
     store: StateStore, registry: any ModelRegistry, runner: TrainingRunner, serving: ServingExecutor? = nil,
+    notifier: Notifier? = nil,
+    writeBack: WriteBackHook? = nil,
     progress: @escaping @Sendable (String) -> Void = { _ in }
   ) {
     self.store = store
     self.registry = registry
     self.runner = runner
     self.serving = serving
+    self.notifier = notifier
+    self.writeBack = writeBack
     self.progress = progress
   }
 
@@ -64,7 +76,7 @@ public final class Reconciler: Sendable {
     if let serving {
       // Adopt what runs: dead replicas are marked exited, live ones probed, routes published.
       serving.declare(desired.manifests.deployments)
-      serving.monitors?.declare(desired.manifests.monitors)
+      serving.monitors?.declare(desired.manifests.monitors, deployments: desired.manifests.deployments)
       serving.probe(all: true)
     }
     var report = ApplyReport()
@@ -164,16 +176,68 @@ public final class Reconciler: Sendable {
     progress("… \(action.resource) \(action.headline)")
     var error: String?
     var detail = ""
+    var rolledBack = false
     do {
       detail = try perform(action, desired: desired, cause: cause)
+      rolledBack = action.verb == .rollback
     } catch let failure {
       error = "\(failure)"
+      rolledBack = failure is RolloutFailed
     }
     try store.journalFinish(journal, error: error, at: Date())
     try store.appendEvent(
       kind: action.verb.rawValue + (error == nil ? "" : "-failed"), resource: action.resource, commit: desired.commit,
       cause: "\(cause): \(action.reason)", message: error ?? detail, at: Date())
+    if rolledBack { detail += afterRollback(action, desired: desired, error: error) }
+    notify(action, desired: desired, error: error, rolledBack: rolledBack)
     return ApplyReport.Executed(action: action, error: error, detail: detail)
+  }
+
+  /// After a rollback: with write-back on, a branch pins the version now serving, and an event
+  /// names it. Returns what to add to the action's detail.
+  private func afterRollback(_ action: Action, desired: DesiredState, error: String?) -> String {
+    let name = action.resource.name
+    guard let writeBack, let record = try? store.deploymentRecord(name), let active = record.active,
+      let deployment = desired.manifests.deployments[name], let location = desired.manifests.locations[action.resource]
+    else { return "" }
+    let reason = error ?? action.reason
+    do {
+      let branch = try writeBack(deployment, location, active.modelVersion, reason)
+      try? store.appendEvent(
+        kind: "write-back", resource: action.resource, commit: desired.commit, cause: reason,
+        message: "pushed branch \(branch) pinning v\(active.modelVersion): open a pull request to make git match",
+        at: Date())
+      progress("✓ \(action.resource) write-back: branch \(branch) pins v\(active.modelVersion)")
+      return "; branch \(branch) pins v\(active.modelVersion)"
+    } catch {
+      try? store.appendEvent(
+        kind: "write-back-failed", resource: action.resource, commit: desired.commit, cause: reason,
+        message: "\(error)", at: Date())
+      progress("✗ \(action.resource) write-back: \(error)")
+      return "; write-back failed: \(error)"
+    }
+  }
+
+  /// Sends what the `notify` targets asked for: rollbacks, failed runs, failed actions, promotions.
+  private func notify(_ action: Action, desired: DesiredState, error: String?, rolledBack: Bool) {
+    guard let notifier else { return }
+    let event: String
+    var from = action.from
+    var to = action.to
+    if rolledBack {
+      event = "rollback"
+      if action.verb == .rollout { (from, to) = (action.to, action.from) }
+    } else if error != nil {
+      event = action.verb == .train ? "run-failed" : "apply-failed"
+    } else if action.verb == .promote {
+      event = "promoted"
+    } else {
+      return
+    }
+    notifier.send(
+      Notification(
+        event: event, resource: action.resource.description, from: from, to: to,
+        reason: error.map { "\(action.reason): \($0)" } ?? action.reason, commit: desired.commit))
   }
 
   private func declared(_ name: String, _ desired: DesiredState) throws -> Deployment {

@@ -19,6 +19,10 @@ public struct AgentAPI: Sendable {
   public var promote: @Sendable (_ deployment: String) async throws -> Bool
   /// More Prometheus text for `/metrics` (replicas, rollouts).
   public var metrics: @Sendable () -> String
+  /// Alerts from Alertmanager's webhook: how many matched a monitor, and whether one started firing.
+  public var alerts: @Sendable (AlertmanagerPayload) -> (matched: Int, fired: Bool) = { _ in (0, false) }
+  /// The replicas, as Prometheus' HTTP service discovery wants them (`GET /api/v1/targets`).
+  public var targets: @Sendable () throws -> [ScrapeTargetGroup] = { [] }
 
   public init(
     status: @escaping @Sendable () throws -> [ResourceStatus], plan: @escaping @Sendable (String?) throws -> String,
@@ -27,8 +31,10 @@ public struct AgentAPI: Sendable {
     run: @escaping @Sendable (String) throws -> RunRecord?,
     rollback: @escaping @Sendable (String, Int?) async throws -> Bool,
     promote: @escaping @Sendable (String) async throws -> Bool,
-    metrics: @escaping @Sendable () -> String
+    metrics: @escaping @Sendable () -> String,
+    targets: @escaping @Sendable () throws -> [ScrapeTargetGroup] = { [] }
   ) {
+    self.targets = targets
     self.status = status
     self.plan = plan
     self.events = events
@@ -37,6 +43,18 @@ public struct AgentAPI: Sendable {
     self.rollback = rollback
     self.promote = promote
     self.metrics = metrics
+  }
+}
+
+/// One group of Prometheus' HTTP service discovery: a replica's address and its labels
+/// (`deployment`, `version`, `replica`), so a query can select a model version.
+public struct ScrapeTargetGroup: Sendable, Hashable, Encodable {
+  public var targets: [String]
+  public var labels: [String: String]
+
+  public init(targets: [String], labels: [String: String]) {
+    self.targets = targets
+    self.labels = labels
   }
 }
 
@@ -92,6 +110,9 @@ extension AgentServer {
         return json(try encode(["error": "\(error)"]), .internalServerError)
       }
       return json(try encode(["status": "rollback requested", "deployment": name]), .accepted)
+    }
+    api.get("targets") { request, _ in
+      await answer(request, token) { try encode(try calls.targets()) }
     }
     api.post("deployments/:name/promote") { request, context in
       guard authorised(request, token) else { return unauthorised }

@@ -9,7 +9,8 @@ public enum AgentServer {
   /// The application, a `Service` to run in the agent's service group.
   /// - Parameter token: when set, every `/api` route needs `Authorization: Bearer <token>`.
   public static func application(
-    state: DaemonState, listen: ListenAddress, token: String?, api calls: AgentAPI? = nil, logger: Logger
+    state: DaemonState, listen: ListenAddress, token: String?, api calls: AgentAPI? = nil,
+    webhookSecret: String? = nil, logger: Logger
   ) -> some ApplicationProtocol {
     let router = Router()
     router.get("healthz") { _, _ in text("ok\n") }
@@ -27,7 +28,35 @@ public enum AgentServer {
       await state.requestSync()
       return text("{\"status\":\"sync requested\"}\n", .accepted, contentType: "application/json")
     }
-    if let calls { addAPIRoutes(api, calls, token: token) }
+    if let calls {
+      addAPIRoutes(api, calls, token: token)
+      // Alertmanager sends the API token as a bearer (`http_config.authorization` of its receiver).
+      router.post("hooks/alertmanager") { request, _ in
+        guard authorised(request, token) else { return unauthorised }
+        let body = try await request.body.collect(upTo: AlertmanagerPayload.maxBytes)
+        let payload: AlertmanagerPayload
+        do {
+          payload = try AlertmanagerPayload.decode(Data(buffer: body))
+        } catch {
+          return json(try encode(["error": "\(error)"]), .badRequest)
+        }
+        let outcome = await ReconcileLoop.onOwnThread { calls.alerts(payload) }
+        if outcome.fired { await state.requestSync() }
+        return json(try encode(["alerts": payload.alerts.count, "matched": outcome.matched]))
+      }
+    }
+    router.post("hooks/git") { request, _ in
+      // The signature is checked over the raw body before anything in it is read.
+      let body = try await request.body.collect(upTo: 1 << 20)
+      guard let secret = webhookSecret else {
+        return json(#"{"error":"webhooks.git is not configured on this agent"}"#, .notFound)
+      }
+      guard GitWebhook.verify(headers: request.headers, body: Data(buffer: body), secret: secret) else {
+        return json(#"{"error":"missing or wrong signature"}"#, .unauthorized)
+      }
+      await state.requestSync()
+      return json(#"{"status":"sync requested"}"#, .accepted)
+    }
     return Application(
       router: router, configuration: .init(address: .hostname(listen.host, port: listen.port)), logger: logger)
   }
@@ -43,15 +72,7 @@ public enum AgentServer {
   static func authorised(_ request: Request, _ token: String?) -> Bool {
     guard let token else { return true }
     guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
-    let given = Array(header.dropFirst("Bearer ".count).utf8)
-    let expected = Array(token.utf8)
-    var difference = given.count ^ expected.count
-    for index in 0..<max(given.count, expected.count) {
-      let a = index < given.count ? given[index] : 0
-      let b = index < expected.count ? expected[index] : 0
-      difference |= Int(a ^ b)
-    }
-    return difference == 0
+    return constantTimeEqual(String(header.dropFirst("Bearer ".count)), token)
   }
 
   /// The agent's own metrics, Prometheus text format, all named `modelops_*`.
@@ -80,4 +101,39 @@ public enum AgentServer {
     }
     return out
   }
+}
+
+/// Verifies a push webhook's origin: GitHub and Gitea sign the body with HMAC-SHA256
+/// (`X-Hub-Signature-256: sha256=<hex>`, Gitea also `X-Gitea-Signature: <hex>`); GitLab sends
+/// the secret itself in `X-Gitlab-Token`. Compared in constant time.
+enum GitWebhook {
+  static func verify(headers: HTTPFields, body: Data, secret: String) -> Bool {
+    let expected = SHA256.hmacHex(key: Array(secret.utf8), message: body)
+    if let header = value(headers, "x-hub-signature-256") {
+      return header.hasPrefix("sha256=")
+        && constantTimeEqual(String(header.dropFirst("sha256=".count)).lowercased(), expected)
+    }
+    if let header = value(headers, "x-gitea-signature") {
+      return constantTimeEqual(header.lowercased(), expected)
+    }
+    if let header = value(headers, "x-gitlab-token") {
+      return constantTimeEqual(header, secret)
+    }
+    return false
+  }
+
+  private static func value(_ headers: HTTPFields, _ lowercasedName: String) -> String? {
+    headers.first { $0.name.canonicalName == lowercasedName }?.value
+  }
+}
+
+/// Compares two secrets in constant time, so their bytes cannot be guessed by timing.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+  let x = Array(a.utf8)
+  let y = Array(b.utf8)
+  var difference = x.count ^ y.count
+  for index in 0..<max(x.count, y.count) {
+    difference |= Int((index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0))
+  }
+  return difference == 0
 }

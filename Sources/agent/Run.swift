@@ -67,11 +67,23 @@ struct RunCommand: AsyncParsableCommand {
     let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     let shutdown = ShutdownFlag()
     let router = ProxyRouter(logger: logger)
-    let monitors = MonitorRunner(store: store) { line in logger.info("\(line)") }
+    let notifier =
+      configuration.notify.isEmpty
+      ? nil
+      : Notifier(targets: configuration.notify.map { NotifyTarget(url: $0.url, events: $0.events) }) { line in
+        logger.warning("\(line)")
+      }
+    let monitors = MonitorRunner(
+      store: store, registry: registry, prometheusURL: configuration.prometheusURL, notifier: notifier
+    ) { line in logger.info("\(line)") }
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, progress: { line in logger.info("\(line)") }, shouldStop: { shutdown.isRaised })
-    let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving) { line in
+    let writeBack =
+      configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
+    let reconciler = Reconciler(
+      store: store, registry: registry, runner: runner, serving: serving, notifier: notifier, writeBack: writeBack
+    ) { line in
       logger.info("\(line)")
     }
     let cycle = DaemonCycle(
@@ -82,9 +94,12 @@ struct RunCommand: AsyncParsableCommand {
     let supervisor = ReplicaSupervisor(serving: serving, state: state, logger: logger)
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
-    let api = Self.api(
+    var api = Self.api(
       store: store, repository: repository, manifestsPath: source.path, cycle: cycle, serving: serving, state: state)
-    let server = AgentServer.application(state: state, listen: listen, token: token, api: api, logger: logger)
+    api.alerts = { payload in monitors.receive(payload) }
+    let webhookSecret = try configuration.webhookSecret.map(Credentials.secret)
+    let server = AgentServer.application(
+      state: state, listen: listen, token: token, api: api, webhookSecret: webhookSecret, logger: logger)
     logger.info(
       "agent started",
       metadata: [
@@ -144,7 +159,34 @@ struct RunCommand: AsyncParsableCommand {
         await state.requestSync()
         return true
       },
-      metrics: { servingMetrics(store) })
+      metrics: { servingMetrics(store) },
+      targets: {
+        try store.replicas().filter { $0.health != .exited && $0.port != nil }.map { replica in
+          ScrapeTargetGroup(
+            targets: ["127.0.0.1:\(replica.port ?? 0)"],
+            labels: [
+              "deployment": replica.deployment, "version": "\(replica.revision.modelVersion)", "replica": replica.id,
+            ])
+        }
+      })
+  }
+
+  /// `writeBack: true`: a rollback writes `modelops/rollback/<deployment>` in the source
+  /// repository (a local path), or in the mirror and pushes it to the remote.
+  private static func writeBack(
+    _ source: AgentConfig.Source, repository: GitRepository, credentials: GitCredentials
+  ) -> WriteBackHook {
+    let mirrored = repository.preferRemoteBranches
+    return { deployment, location, version, reason in
+      let relative = location.path
+      let file =
+        (try? repository.tree(at: repository.resolve(source.branch)).entry(at: relative)) != nil || source.path.isEmpty
+        ? relative : "\(source.path)/\(relative)"
+      return try WriteBack.pin(
+        repository: repository, trackedBranch: source.branch, file: file, nameLine: location.line,
+        deployment: deployment.metadata.name, model: deployment.spec.model.model, version: version, reason: reason,
+        push: mirrored ? credentials : nil)
+    }
   }
 
   /// `modelops_replicas{deployment,version,health}` and `modelops_rollout_weight{deployment}`.

@@ -252,6 +252,16 @@ let ruleCases: [RuleCase] = [
     document("Monitor", "m2", "deployment: fraud-api\nsource: {alertmanager: {alertname: X}}\nthreshold: {max: 1}"),
     "8:3: 'threshold' is not used with an alertmanager source"),
   RuleCase(
+    "a metric is not used with a prometheus source",
+    document(
+      "Monitor", "m2",
+      "deployment: fraud-api\nsource: {prometheus: {query: up}}\nmetric: {gauge: up}\nthreshold: {min: 1}"),
+    "7:3: 'metric' is not used with a prometheus source: the query's result is the value"),
+  RuleCase(
+    "a prometheus source needs a threshold",
+    document("Monitor", "m2", "deployment: fraud-api\nsource: {prometheus: {query: up}}"),
+    "XX"),
+  RuleCase(
     "a source with two kinds is refused",
     document(
       "Monitor", "m2",

@@ -44,6 +44,12 @@ public struct BuiltinRegistry: ModelRegistry {
     return try ArtifactDigest.of(folder: artifactFolder(digest)) == digest
   }
 
+  public func profile(model: String, version: Int) throws -> Data? {
+    let file = root.appendingPathComponent("profiles/\(model)/v\(version).json")
+    guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+    return try Data(contentsOf: file)
+  }
+
   public func servingFolder(model: String, version: Int) throws -> URL {
     let folder = artifactFolder(try recordedDigest(model: model, version: version))
     try ArtifactDigest.makeReadOnly(folder)

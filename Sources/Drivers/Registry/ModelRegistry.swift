@@ -13,6 +13,8 @@ public protocol ModelRegistry: Sendable {
   func verify(model: String, version: Int) throws -> Bool
   /// A local folder holding the version's artifact, read-only: what `MODELOPS_MODEL_PATH` names.
   func servingFolder(model: String, version: Int) throws -> URL
+  /// The version's baseline profile (`profile.json` of its run), nil when the run wrote none.
+  func profile(model: String, version: Int) throws -> Data?
   /// Removes the artifacts of versions beyond the newest `retain` that never held an alias and
   /// are not in `inUse` (served, or a rollback target); returns the versions collected.
   func collectGarbage(model: String, retain: Int, inUse: Set<Int>, at time: Date) throws -> [Int]

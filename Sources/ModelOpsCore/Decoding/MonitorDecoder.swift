@@ -11,16 +11,28 @@ enum MonitorDecoder {
     }
     let source = f.required("source").flatMap { decodeSource($0, c) }
     // A placeholder source keeps the rest checked; the document is dropped if anything failed.
-    var spec = Monitor.Spec(deployment: deployment ?? "", source: source ?? .prometheus(query: ""))
-    if case .alertmanager = source {
+    var spec = Monitor.Spec(deployment: deployment ?? "", source: source ?? .alertmanager(alertname: ""))
+    switch source {
+    case .alertmanager:
       for key in ["metric", "window", "threshold"] {
         if let keyNode = f.keyNode(key) {
           c.error("'\(key)' is not used with an alertmanager source: the alert itself is the breach", at: keyNode)
         }
       }
-    } else {
-      spec.metric = f.required("metric").flatMap { decodeMetric($0, c) }
+    case .prometheus:
+      for key in ["metric", "window"] {
+        if let keyNode = f.keyNode(key) {
+          c.error("'\(key)' is not used with a prometheus source: the query's result is the value", at: keyNode)
+        }
+      }
       spec.threshold = f.required("threshold").flatMap { decodeThreshold($0, c) }
+    default:
+      spec.metric = f.required("metric").flatMap { decodeMetric($0, c) }
+      if case .drift(_, let method) = spec.metric, f["threshold"] == nil {
+        spec.threshold = method == .psi ? Monitor.Threshold(max: 0.25) : Monitor.Threshold(min: 0.05)
+      } else {
+        spec.threshold = f.required("threshold").flatMap { decodeThreshold($0, c) }
+      }
       spec.window = f["window"].map { c.duration($0, "spec.window") } ?? .seconds(60)
     }
     if let n = f["for"] { spec.forDuration = c.duration(n, "spec.for", allowZero: true) ?? spec.forDuration }
@@ -76,10 +88,11 @@ enum MonitorDecoder {
       let interval = s["interval"].map { c.duration($0, "\(path).interval") } ?? .seconds(15)
       return interval.map { .scrape(path: metricsPath, interval: $0) }
     case "prometheus":
-      guard let s = Fields(value, path: path, allowed: ["query"], context: c),
+      guard let s = Fields(value, path: path, allowed: ["query", "interval"], context: c),
         let q = s.required("query"), let query = c.nonEmptyString(q, "\(path).query")
       else { return nil }
-      return .prometheus(query: query)
+      let interval = s["interval"].map { c.duration($0, "\(path).interval") } ?? .seconds(15)
+      return interval.map { .prometheus(query: query, interval: $0) }
     default:
       guard let s = Fields(value, path: path, allowed: ["alertname"], context: c),
         let a = s.required("alertname"), let alert = c.nonEmptyString(a, "\(path).alertname")

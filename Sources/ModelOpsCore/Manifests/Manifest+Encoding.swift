@@ -88,7 +88,8 @@ extension Monitor.Source {
     var c = encoder.container(keyedBy: ManifestKey.self)
     switch self {
     case .scrape(let path, let interval): try c.put(["path": path, "interval": interval.description], "scrape")
-    case .prometheus(let query): try c.put(["query": query], "prometheus")
+    case .prometheus(let query, let interval):
+      try c.put(["query": query, "interval": interval.description], "prometheus")
     case .alertmanager(let name): try c.put(["alertname": name], "alertmanager")
     }
   }

@@ -6,7 +6,8 @@ public struct Monitor: Sendable, Hashable, Encodable {
   public struct Spec: Sendable, Hashable, Encodable {
     public var deployment: String
     public var source: Source
-    /// nil with an `alertmanager` source: the alert is the breach.
+    /// nil with an `alertmanager` source (the alert is the breach) and a `prometheus` one (the
+    /// query's result is the value).
     public var metric: Metric?
     public var window: ManifestDuration?
     public var threshold: Threshold?
@@ -18,8 +19,9 @@ public struct Monitor: Sendable, Hashable, Encodable {
   public enum Source: Sendable, Hashable, Encodable {
     /// The agent scrapes each replica.
     case scrape(path: String, interval: ManifestDuration)
-    /// A PromQL query; `$version` and `$deployment` are substituted.
-    case prometheus(query: String)
+    /// A PromQL query evaluated every `interval` through the agent config's Prometheus;
+    /// `$version` and `$deployment` are substituted. Its result is the value.
+    case prometheus(query: String, interval: ManifestDuration)
     /// An alert pushed to the agent's webhook.
     case alertmanager(alertname: String)
   }

@@ -24,8 +24,13 @@ public struct ScrapePoint: Sendable, Hashable {
 /// A monitor's metric computed from scrapes of a deployment's replicas, per model version (so a
 /// canary is judged on its own traffic), over the monitor's window. nil: no data to judge.
 public enum ScrapeEvaluation {
+  /// The name of the live feature histogram a `drift` metric reads from each replica.
+  public static let featureHistogram = "modelops_feature_value"
+
+  /// - Parameter baseline: for `drift`, the feature's histogram in the version's profile.
   public static func value(
-    of metric: Monitor.Metric, version: Int, points: [ScrapePoint], window: TimeInterval, now: Date
+    of metric: Monitor.Metric, version: Int, points: [ScrapePoint], window: TimeInterval, now: Date,
+    baseline: DriftProfile.Feature? = nil
   ) -> Double? {
     let recent = points.filter { $0.version == version && $0.at > now.addingTimeInterval(-window) && $0.at <= now }
     let byReplica = Dictionary(grouping: recent, by: \.replica).mapValues { $0.sorted { $0.at < $1.at } }
@@ -38,9 +43,32 @@ public enum ScrapeEvaluation {
       return latest.isEmpty ? nil : latest.reduce(0, +) / Double(latest.count)
     case .quantile(let histogram, let q):
       return quantile(q, of: histogram, byReplica)
-    case .drift:
-      return nil
+    case .drift(let feature, let method):
+      guard let baseline, let live = liveHistogram(feature, edges: baseline.edges, byReplica) else { return nil }
+      switch method {
+      case .psi: return Drift.psi(live: live, baseline: baseline.counts)
+      case .ks: return Drift.ks(live: live, baseline: baseline.counts)?.pValue
+      }
     }
+  }
+
+  /// The feature's live values per bucket (not cumulative) over the window: the increase of
+  /// `modelops_feature_value_bucket{feature=…,le=…}` at each of the baseline's edges and +Inf,
+  /// summed over replicas. nil when nothing was observed or a replica lacks one of the edges.
+  static func liveHistogram(_ feature: String, edges: [Double], _ byReplica: [String: [ScrapePoint]]) -> [Double]? {
+    let bounds = edges + [.infinity]
+    var cumulative = [Double](repeating: 0, count: bounds.count)
+    for series in byReplica.values {
+      for (index, bound) in bounds.enumerated() {
+        let grew = increase(featureHistogram + "_bucket", series) {
+          $0.labels["feature"] == feature && $0.labels["le"].flatMap { PrometheusText.number(Substring($0)) } == bound
+        }
+        guard let grew else { return nil }
+        cumulative[index] += grew
+      }
+    }
+    guard let total = cumulative.last, total > 0 else { return nil }
+    return cumulative.enumerated().map { index, value in index == 0 ? value : max(0, value - cumulative[index - 1]) }
   }
 
   /// Per-second increase of a counter summed over replicas, each from its first to its last scrape

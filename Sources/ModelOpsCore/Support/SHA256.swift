@@ -34,14 +34,35 @@ public struct SHA256: Sendable {
 
   /// The digest as 64 lowercase hex characters.
   public consuming func hexDigest() -> String {
+    digest().map { byte in byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16) }.joined()
+  }
+
+  /// The 32 bytes of the digest.
+  public consuming func digest() -> [UInt8] {
     let bits = length &* 8
     update([0x80])
     while buffer.count != 56 { update([0]) }
     update((0..<8).reversed().map { UInt8(truncatingIfNeeded: bits >> ($0 * 8)) })
-    return state.map { word in
-      let hex = String(word, radix: 16)
-      return String(repeating: "0", count: 8 - hex.count) + hex
-    }.joined()
+    return state.flatMap { word in (0..<4).reversed().map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
+  }
+
+  /// HMAC-SHA256 (RFC 2104) of `message` under `key`, as lowercase hex: what GitHub and Gitea
+  /// send in `X-Hub-Signature-256` (after `sha256=`).
+  public static func hmacHex(key: [UInt8], message: some Sequence<UInt8>) -> String {
+    var block = key
+    if block.count > 64 {
+      var hasher = SHA256()
+      hasher.update(block)
+      block = hasher.digest()
+    }
+    block += [UInt8](repeating: 0, count: 64 - block.count)
+    var inner = SHA256()
+    inner.update(block.map { $0 ^ 0x36 })
+    inner.update(message)
+    var outer = SHA256()
+    outer.update(block.map { $0 ^ 0x5c })
+    outer.update(inner.digest())
+    return outer.hexDigest()
   }
 
   /// The digest of a string's UTF-8 bytes.

@@ -248,12 +248,19 @@ extension ServingExecutor {
     (record.rolloutProgressAt ?? Date()).addingTimeInterval(deployment.spec.progressDeadline.timeInterval)
   }
 
-  /// Holds a canary step for its pause, waking every 200 ms to notice a shutdown or a rollback.
+  /// Holds a canary step for its pause, waking every 200 ms to notice a shutdown, a rollback or a
+  /// failed analysis; at its end every analysis monitor must have judged the version at least once.
   private func pause(_ seconds: TimeInterval, _ name: String, analysing version: Int) throws {
-    let until = Date().addingTimeInterval(seconds)
+    let start = Date()
+    let until = start.addingTimeInterval(seconds)
     while Date() < until {
       try checkpoint(name, analysing: version)
       Thread.sleep(forTimeInterval: min(0.2, max(0, until.timeIntervalSinceNow)))
+    }
+    try checkpoint(name, analysing: version)
+    let analysis = declared.withLock { $0[name]?.spec.analysis.monitors } ?? []
+    if let monitors, let failure = monitors.missingData(monitors: analysis, version: version, since: start) {
+      throw failure
     }
   }
 }
