@@ -133,6 +133,11 @@ enum Schema {
         t.add(column: "failures", .integer).notNull().defaults(to: 0)
       }
     }
+    // Monitors: when the previous revision's replicas, kept out of traffic after a switch so a
+    // rollback is instant, are stopped.
+    migrator.registerMigration("v3") { db in
+      try db.alter(table: "deployment") { t in t.add(column: "scale_down_at", .double) }
+    }
     return migrator
   }
 }

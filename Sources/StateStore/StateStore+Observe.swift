@@ -10,9 +10,10 @@ extension StateStore {
       observed.models = try observeModels(db)
       observed.pipelines = try observePipelines(db)
       observed.deployments = try observeDeployments(db)
-      for row in try Row.fetchAll(db, sql: "SELECT monitor, version FROM monitor_state WHERE firing") {
+      for row in try Row.fetchAll(db, sql: "SELECT monitor, version, since FROM monitor_state WHERE firing") {
         let monitor: String = row["monitor"]
         observed.firingMonitors.insert(monitor)
+        observed.firingSince[monitor] = Date(timeIntervalSince1970: row["since"])
         if let version: Int = row["version"] { observed.firingVersions[monitor] = version }
       }
       for row in try Row.fetchAll(db, sql: "SELECT pipeline, input, digest FROM input_digest") {

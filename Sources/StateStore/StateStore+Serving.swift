@@ -19,6 +19,9 @@ public struct DeploymentRecord: Sendable, Hashable {
   /// When the rollout last made progress (the progress deadline counts from here).
   public var rolloutProgressAt: Date?
   public var desiredReplicas = 0
+  /// When the replicas of revisions neither active nor rolling out (the previous one, kept for a
+  /// fast rollback after a switch) are stopped; nil: at once.
+  public var scaleDownAt: Date?
 
   public init(name: String) { self.name = name }
 }
@@ -71,14 +74,15 @@ extension StateStore {
           INSERT OR REPLACE INTO deployment
             (name, active_version, active_template, active_commit, previous_version, previous_template,
              previous_commit, rollout_version, rollout_template, rollout_commit, rollout_step, rollout_weight,
-             rollout_progress_at, desired_replicas)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             rollout_progress_at, desired_replicas, scale_down_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           record.name, record.active?.modelVersion, record.active?.template, record.activeCommit,
           record.previous?.modelVersion, record.previous?.template, record.previousCommit,
           record.rollout?.modelVersion, record.rollout?.template, record.rolloutCommit, record.rolloutStep,
           record.rolloutWeight, record.rolloutProgressAt?.timeIntervalSince1970, record.desiredReplicas,
+          record.scaleDownAt?.timeIntervalSince1970,
         ])
     }
   }
@@ -186,6 +190,7 @@ extension StateStore {
     record.rolloutWeight = row["rollout_weight"]
     record.rolloutProgressAt = (row["rollout_progress_at"] as Double?).map(Date.init(timeIntervalSince1970:))
     record.desiredReplicas = row["desired_replicas"]
+    record.scaleDownAt = (row["scale_down_at"] as Double?).map(Date.init(timeIntervalSince1970:))
     return record
   }
 

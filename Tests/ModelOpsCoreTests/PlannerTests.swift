@@ -139,9 +139,35 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
     observed.deployments["fraud-api"]?.previous = Revision(modelVersion: 7, template: "abc")
     let plan = Planner.plan(desired: d, observed: observed, now: now)
     #expect(plan.actions.map(\.verb) == [.train, .register, .promote, .rollback])
-    #expect(plan.actions[0].reason == "monitor 'fraud-errors' is firing")
+    #expect(plan.actions[0].reason == "monitor 'fraud-errors' fired")
     #expect(plan.actions[3].reason == "monitor 'fraud-errors' fired after the rollout")
     #expect(plan.actions[3].to == "v7/abc")
+  }
+
+  @Test func aFiringMonitorRetrainsOncePerFiring() throws {
+    let (d, observedAtStart) = try converged()
+    var observed = observedAtStart
+    observed.firingMonitors = ["fraud-errors"]
+    observed.firingVersions = ["fraud-errors": 3]
+    observed.firingSince = ["fraud-errors": now.addingTimeInterval(-60)]
+    observed.pipelines["fraud-train"]?.lastStartedAt = now.addingTimeInterval(-3600)
+    #expect(
+      Planner.plan(desired: d, observed: observed, now: now).actions.first?.reason == "monitor 'fraud-errors' fired on v3")
+    // A run started after the monitor fired answers that firing.
+    observed.pipelines["fraud-train"]?.lastStartedAt = now.addingTimeInterval(-30)
+    #expect(!Planner.plan(desired: d, observed: observed, now: now).actions.contains { $0.verb == .train })
+  }
+
+  @Test func aMonitorWithTheRetrainActionRetrainsTheModelItWatches() throws {
+    let d = try desired(
+      fraudStack.replacingOccurrences(of: "actions: [rollback", with: "actions: [retrain, rollback")
+        .replacingOccurrences(of: ", onAlert: [fraud-errors]", with: ""), dvc: ["fraud-train": ["labels": "md5-a"]])
+    let observedAtStart = ObservedState.assumingApplied(d, at: now)
+    var observed = observedAtStart
+    observed.firingMonitors = ["fraud-errors"]
+    #expect(
+      Planner.plan(desired: d, observed: observed, now: now).actions.first
+        == Action(.train, ResourceID(.pipeline, "fraud-train"), reason: "monitor 'fraud-errors' fired"))
   }
 
   @Test func aMonitorThatFiredOnAVersionNoLongerServingRollsNothingBack() throws {

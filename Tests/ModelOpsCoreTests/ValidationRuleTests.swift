@@ -256,11 +256,11 @@ let ruleCases: [RuleCase] = [
     document(
       "Monitor", "m2",
       "deployment: fraud-api\nsource: {prometheus: {query: up}}\nmetric: {gauge: up}\nthreshold: {min: 1}"),
-    "7:3: 'metric' is not used with a prometheus source: the query's result is the value"),
+    "8:3: 'metric' is not used with a prometheus source: the query's result is the value"),
   RuleCase(
     "a prometheus source needs a threshold",
     document("Monitor", "m2", "deployment: fraud-api\nsource: {prometheus: {query: up}}"),
-    "XX"),
+    "6:3: missing required field 'threshold' in 'spec'"),
   RuleCase(
     "a source with two kinds is refused",
     document(

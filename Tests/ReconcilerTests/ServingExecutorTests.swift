@@ -74,7 +74,8 @@ final class ServingHarness {
 
   /// Commits manifests pinning `version`, with the strategy and extra deployment fields given.
   func commit(
-    version: Int, strategy: String, replicas: Int = 2, env: String = "{}", extra: String = "", retain: Int = 50
+    version: Int, strategy: String, replicas: Int = 2, env: String = "{}", extra: String = "", retain: Int = 50,
+    scaleDownDelay: String = "0s"
   ) throws {
     try repo.write(
       "manifests/all.yaml",
@@ -99,6 +100,7 @@ final class ServingHarness {
         listen: 127.0.0.1:1
         health: {path: /healthz, interval: 1s, timeout: 1s, startupTimeout: 20s}
         strategy: \(strategy)
+        rollback: {scaleDownDelay: \(scaleDownDelay)}
       \(extra)
       """)
     try repo.commit("v\(version)")
@@ -257,6 +259,34 @@ final class ServingHarness {
     let retried = try h.apply()
     #expect(retried.executed.map(\.action.verb) == [.rollout])
     #expect(try h.answering() == [2, 2])
+  }
+
+  @Test func thePreviousRevisionKeepsRunningOutOfTrafficForTheScaleDownDelaySoARollbackIsInstant() throws {
+    let h = try ServingHarness()
+    try h.commit(version: 1, strategy: "{type: bluegreen}", scaleDownDelay: "30s")
+    _ = try h.apply()
+    let v1 = Set(try h.store.replicas().compactMap(\.pid))
+    try h.commit(version: 2, strategy: "{type: bluegreen}", scaleDownDelay: "30s")
+    #expect(try !h.apply().failed)
+    // v1 still runs, but only v2 takes traffic.
+    #expect(try h.answering() == [1, 1, 2, 2])
+    #expect(h.router.all.last?.stable.map(\.version) == [2, 2])
+    #expect(h.router.all.last?.canary.isEmpty == true)
+    #expect(h.serving.scaleDown() == 0, "not due yet")
+    // A rollback within the delay switches back to the running v1 replicas: none is started.
+    let started = Date()
+    let detail = try h.serving.rollback(try h.desiredDeployment(), toVersion: nil, reason: "test")
+    let took = Date().timeIntervalSince(started)
+    #expect(detail.hasPrefix("v2/"), "\(detail)")
+    #expect(Set(try h.store.replicas().compactMap(\.pid)) == v1, "the kept replicas serve again; v2's stopped")
+    #expect(h.router.all.last?.stable.map(\.version) == [1, 1])
+    #expect(took < 5, "no replica had to start (took \(took) s)")
+    // After a switch the previous replicas stop once the delay is over.
+    try h.commit(version: 3, strategy: "{type: bluegreen}", scaleDownDelay: "30s")
+    #expect(try !h.apply().failed)
+    #expect(try h.answering() == [1, 1, 3, 3])
+    #expect(h.serving.scaleDown(now: Date().addingTimeInterval(31)) == 2)
+    #expect(try h.answering() == [3, 3])
   }
 
   @Test func retainCollectsOnlyArtifactsThatNeverHeldAnAliasAndServeNothing() throws {

@@ -48,10 +48,15 @@ enum DeploymentDecoder {
           return monitor
         } ?? []
     }
-    if let n = f["rollback"], let r = Fields(n, path: "spec.rollback", allowed: ["auto"], context: c),
-      let auto = r["auto"]
+    if let n = f["rollback"],
+      let r = Fields(n, path: "spec.rollback", allowed: ["auto", "scaleDownDelay"], context: c)
     {
-      spec.rollback.auto = c.bool(auto, "spec.rollback.auto") ?? true
+      if let auto = r["auto"] { spec.rollback.auto = c.bool(auto, "spec.rollback.auto") ?? true }
+      if let delay = r["scaleDownDelay"],
+        let value = c.duration(delay, "spec.rollback.scaleDownDelay", allowZero: true)
+      {
+        spec.rollback.scaleDownDelay = value
+      }
     }
     if let n = f["resources"] { spec.resources = decodeResources(n, c) }
     return spec

@@ -72,6 +72,9 @@ public struct Deployment: Sendable, Hashable, Encodable {
 
   public struct Rollback: Sendable, Hashable, Encodable {
     public var auto = true
+    /// How long the previous revision's replicas keep running (out of traffic) after a switch,
+    /// so a rollback in that time moves traffic back at once.
+    public var scaleDownDelay = ManifestDuration.seconds(30)
   }
 
   public struct Resources: Sendable, Hashable, Encodable {

@@ -12,6 +12,8 @@ public struct ObservedState: Sendable, Hashable {
   /// The model version each firing monitor fired on, when it judged one version (a scrape per
   /// version); a rollback follows only while that version is the one rolling out or serving.
   public var firingVersions: [String: Int] = [:]
+  /// When each firing monitor fired (a retrain starts once per firing, not on every cycle).
+  public var firingSince: [String: Date] = [:]
   /// Host-path input digests, by pipeline and input name, as last measured.
   public var hostInputDigests: [String: [String: String]] = [:]
   /// The resources of the last applied commit (what a deletion prunes).

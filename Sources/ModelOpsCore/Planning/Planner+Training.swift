@@ -54,8 +54,16 @@ extension PlanningContext {
         reasons.append("schedule '\(schedule.description)' is due")
       }
     }
-    for monitor in triggers.onAlert where observed.firingMonitors.contains(monitor) {
-      reasons.append("monitor '\(monitor)' is firing")
+    // Monitors that retrain this pipeline: those it lists in onAlert, and those with the
+    // `retrain` action on a deployment serving its model. Once per firing.
+    let retraining = manifests.monitors.values.filter {
+      $0.spec.actions.contains(.retrain)
+        && manifests.deployments[$0.spec.deployment]?.spec.model.model == pipeline.spec.model
+    }.map(\.metadata.name)
+    for monitor in Set(triggers.onAlert + retraining).sorted() where observed.firingMonitors.contains(monitor) {
+      if let since = observed.firingSince[monitor], let started = seen.lastStartedAt, started >= since { continue }
+      let version = observed.firingVersions[monitor].map { " on v\($0)" } ?? ""
+      reasons.append("monitor '\(monitor)' fired\(version)")
     }
     return reasons
   }

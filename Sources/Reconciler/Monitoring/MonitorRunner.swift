@@ -316,6 +316,19 @@ public final class MonitorRunner: Sendable {
     return nil
   }
 
+  /// The longest any of `monitors` needs to produce a first value: two scrapes for a rate, one
+  /// query interval for Prometheus, nothing for alerts.
+  func judgingTime(_ monitors: [String]) -> TimeInterval {
+    let declared = declared.withLock { $0 }
+    return monitors.compactMap { declared[$0] }.map { monitor -> TimeInterval in
+      switch monitor.spec.source {
+      case .scrape(_, let interval): return 2 * interval.timeInterval + 1
+      case .prometheus(_, let interval): return interval.timeInterval + 1
+      case .alertmanager: return 0
+      }
+    }.max() ?? 0
+  }
+
   /// After traffic left `version` of a deployment: its monitors stop firing on it, its points go.
   func forget(deployment: String, version: Int) {
     let names = declared.withLock { $0.values.filter { $0.spec.deployment == deployment }.map(\.metadata.name) }

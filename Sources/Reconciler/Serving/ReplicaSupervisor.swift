@@ -35,6 +35,7 @@ public struct ReplicaSupervisor: Service {
       let serving = serving
       let lost = await ReconcileLoop.onOwnThread {
         let replicaLost = serving.probe()
+        serving.scaleDown()
         let monitorFired = serving.monitors?.tick() ?? false
         return replicaLost || monitorFired
       }

@@ -154,8 +154,10 @@ extension ServingExecutor {
     }
   }
 
-  /// All traffic to the target, which becomes the active revision; the old replicas stop.
-  private func finish(_ deployment: Deployment, _ record: inout DeploymentRecord) throws {
+  /// All traffic to the target, which becomes the active revision; the old replicas stop, except
+  /// the previous revision's when `keepPrevious`: those stay, out of traffic, for the deployment's
+  /// `scaleDownDelay`, so a rollback in that time is a switch of routes.
+  private func finish(_ deployment: Deployment, _ record: inout DeploymentRecord, keepPrevious: Bool = true) throws {
     guard let target = record.rollout else { return }
     record.rolloutWeight = 100
     try store.saveDeployment(record)
@@ -172,11 +174,33 @@ extension ServingExecutor {
     record.rolloutWeight = 0
     record.rolloutProgressAt = nil
     record.desiredReplicas = deployment.spec.replicas
+    let delay = deployment.spec.rollback.scaleDownDelay.timeInterval
+    let kept = keepPrevious && delay > 0 ? record.previous : nil
+    record.scaleDownAt = kept == nil ? nil : Date().addingTimeInterval(delay)
     try store.saveDeployment(record)
     publishRoutes()
-    for replica in try store.replicas(of: deployment.metadata.name) where replica.revision != target {
+    for replica in try store.replicas(of: deployment.metadata.name)
+    where replica.revision != target && replica.revision != kept {
       try stop(replica)
     }
+  }
+
+  /// Stops the replicas kept for a fast rollback once their deployment's scale-down delay is over
+  /// (called by the supervisor between cycles); returns how many stopped.
+  @discardableResult
+  public func scaleDown(now: Date = Date()) -> Int {
+    var stopped = 0
+    for var record in (try? store.deploymentRecords()) ?? [] {
+      guard let due = record.scaleDownAt, due <= now, record.rollout == nil else { continue }
+      for replica in (try? store.replicas(of: record.name)) ?? []
+      where replica.revision != record.active && (try? stop(replica)) != nil {
+        stopped += 1
+      }
+      record.scaleDownAt = nil
+      try? store.saveDeployment(record)
+    }
+    if stopped > 0 { progress("scaled down \(stopped) replica(s) of previous revisions") }
+    return stopped
   }
 
   /// Gives all traffic back to the stable revision, stops the target's replicas and marks it failed.
@@ -231,7 +255,7 @@ extension ServingExecutor {
     try ensure(deployment, destination, commit: commit, count: deployment.spec.replicas)
     record.rollout = destination
     record.rolloutCommit = commit
-    try finish(deployment, &record)
+    try finish(deployment, &record, keepPrevious: false)
     try store.markFailed(deployment: name, revision: active, reason: reason, at: Date())
     monitors?.forget(deployment: name, version: active.modelVersion)
     if reject {
@@ -259,8 +283,13 @@ extension ServingExecutor {
     }
     try checkpoint(name, analysing: version)
     let analysis = declared.withLock { $0[name]?.spec.analysis.monitors } ?? []
-    if let monitors, let failure = monitors.missingData(monitors: analysis, version: version, since: start) {
-      throw failure
+    guard let monitors, !analysis.isEmpty else { return }
+    // A step shorter than a monitor needs to judge waits that long for its first value.
+    let grace = Date().addingTimeInterval(monitors.judgingTime(analysis))
+    while monitors.missingData(monitors: analysis, version: version, since: start) != nil, Date() < grace {
+      try checkpoint(name, analysing: version)
+      Thread.sleep(forTimeInterval: 0.2)
     }
+    if let failure = monitors.missingData(monitors: analysis, version: version, since: start) { throw failure }
   }
 }

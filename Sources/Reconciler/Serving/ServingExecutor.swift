@@ -97,8 +97,10 @@ public final class ServingExecutor: Sendable {
     let record = try existingRecord(name)
     guard let active = record.active else { throw RunError("nothing is serving yet") }
     var stopped = 0
+    // The previous revision's replicas kept for a fast rollback stay until their scale-down.
+    let kept = (record.scaleDownAt ?? .distantPast) > Date() ? record.previous : nil
     for replica in try store.replicas(of: name)
-    where replica.revision != active && replica.revision != record.rollout {
+    where replica.revision != active && replica.revision != record.rollout && replica.revision != kept {
       try stop(replica)
       stopped += 1
     }
