@@ -54,7 +54,13 @@ public enum WriteBack {
       let indent = line.prefix { $0 == " " }
       guard !indent.isEmpty, line.dropFirst(indent.count).hasPrefix("model:") else { continue }
       let rest = line.dropFirst(indent.count + "model:".count)
-      let comment = rest.range(of: " #").map { String(rest[$0.lowerBound...]) } ?? ""
+      // A trailing comment stays, with the spaces before it.
+      var comment = ""
+      if let hash = rest.range(of: " #") {
+        var lower = hash.lowerBound
+        while lower > rest.startIndex, rest[rest.index(before: lower)] == " " { lower = rest.index(before: lower) }
+        comment = String(rest[lower...])
+      }
       lines[index] = "\(indent)model: \(pin)\(comment)"
       return lines.joined(separator: "\n")
     }

@@ -178,12 +178,9 @@ struct RunCommand: AsyncParsableCommand {
   ) -> WriteBackHook {
     let mirrored = repository.preferRemoteBranches
     return { deployment, location, version, reason in
-      let relative = location.path
-      let file =
-        (try? repository.tree(at: repository.resolve(source.branch)).entry(at: relative)) != nil || source.path.isEmpty
-        ? relative : "\(source.path)/\(relative)"
+      // Locations are repo-relative paths of the manifest files.
       return try WriteBack.pin(
-        repository: repository, trackedBranch: source.branch, file: file, nameLine: location.line,
+        repository: repository, trackedBranch: source.branch, file: location.path, nameLine: location.line,
         deployment: deployment.metadata.name, model: deployment.spec.model.model, version: version, reason: reason,
         push: mirrored ? credentials : nil)
     }

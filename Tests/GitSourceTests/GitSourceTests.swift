@@ -164,3 +164,59 @@ import Testing
     }
   }
 }
+
+@Suite struct WriteBackTests {
+  let manifest = """
+    apiVersion: modelops/v1
+    kind: Model
+    metadata: {name: fraud}
+    spec:
+      model: not-a-deployment   # another document's `model:` stays
+    ---
+    apiVersion: modelops/v1
+    kind: Deployment
+    metadata:
+      name: fraud-api
+    spec:
+      model: fraud@production   # follows the alias
+      replicas: 2
+
+    """
+
+  @Test func onlyTheDeploymentsModelLineIsPinnedAndItsCommentKept() throws {
+    let pinned = try WriteBack.pinnedModel(in: manifest, nameLine: 10, pin: "fraud@v3", file: "d.yaml")
+    #expect(pinned == manifest.replacingOccurrences(of: "fraud@production", with: "fraud@v3"))
+    #expect {
+      try WriteBack.pinnedModel(
+        in: "kind: Deployment\nmetadata: {name: x}\nspec: {model: m@a}\n", nameLine: 2, pin: "m@v1", file: "d.yaml")
+    } throws: { "\($0)".contains("d.yaml: no `model:` line") }
+  }
+
+  @Test func aRollbackBranchIsCommittedInTheMirrorAndPushedNeverTouchingTheTrackedBranch() throws {
+    let work = try GitFixture()
+    try work.write("manifests/deploy.yaml", manifest)
+    let head = try work.commit("initial")
+    let remote = try GitFixture()
+    try remote.git("init", "-q", "--bare", "-b", "main", remote.path + "/origin.git")
+    try work.git("remote", "add", "origin", remote.path + "/origin.git")
+    try work.git("push", "-q", "origin", "main")
+    let mirror = try GitMirror.sync(
+      url: "file://" + remote.path + "/origin.git", into: remote.path + "/mirror.git", credentials: .none)
+
+    for version in [3, 2] {  // a second rollback replaces the branch
+      let branch = try WriteBack.pin(
+        repository: mirror, trackedBranch: "main", file: "manifests/deploy.yaml", nameLine: 10,
+        deployment: "fraud-api", model: "fraud", version: version, reason: "monitor 'errors' fired",
+        push: GitCredentials.none)
+      #expect(branch == "modelops/rollback/fraud-api")
+    }
+    let origin = remote.path + "/origin.git"
+    #expect(try remote.git("--git-dir", origin, "rev-parse", "main") == head, "the tracked branch is untouched")
+    let pushed = try remote.git("--git-dir", origin, "show", "modelops/rollback/fraud-api:manifests/deploy.yaml")
+    #expect(pushed.contains("  model: fraud@v2   # follows the alias"))
+    #expect(try remote.git("--git-dir", origin, "rev-parse", "modelops/rollback/fraud-api~1") == head, "one commit")
+    let message = try remote.git("--git-dir", origin, "log", "-1", "--format=%s%n%b", "modelops/rollback/fraud-api")
+    #expect(message.hasPrefix("Pin fraud-api to fraud v2 after a rollback"))
+    #expect(message.contains("monitor 'errors' fired"))
+  }
+}

@@ -152,7 +152,8 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
     observed.firingSince = ["fraud-errors": now.addingTimeInterval(-60)]
     observed.pipelines["fraud-train"]?.lastStartedAt = now.addingTimeInterval(-3600)
     #expect(
-      Planner.plan(desired: d, observed: observed, now: now).actions.first?.reason == "monitor 'fraud-errors' fired on v3")
+      Planner.plan(desired: d, observed: observed, now: now).actions.first?.reason
+        == "monitor 'fraud-errors' fired on v3")
     // A run started after the monitor fired answers that firing.
     observed.pipelines["fraud-train"]?.lastStartedAt = now.addingTimeInterval(-30)
     #expect(!Planner.plan(desired: d, observed: observed, now: now).actions.contains { $0.verb == .train })

@@ -4,7 +4,9 @@ Reads $MODELOPS_MODEL_PATH/weights.json and listens on $PORT (127.0.0.1; BIND=0.
 container). Endpoints:
   POST /predict          {"features": [amount, hour, distance, velocity]} -> {"probability", "label", "version"}
   GET  /healthz          200 when the model is loaded (also /v2/health/ready, the Open Inference Protocol path)
-  GET  /metrics          Prometheus text: http_requests_total and http_requests_errors_total by version
+  GET  /metrics          Prometheus text: http_requests_total and http_requests_errors_total by version,
+                         and modelops_feature_value (a histogram of each feature received, for drift
+                         monitors; its buckets are the edges train.py writes in profile.json)
 FAULT_RATE (0..1; or "fault_rate" in weights.json, from the training param of that name) answers
 that share of predictions with 500, to exercise monitors and rollbacks.
 """
@@ -19,7 +21,22 @@ VERSION = os.environ.get("MODELOPS_MODEL_VERSION", "0")
 MODEL = json.load(open(os.path.join(os.environ["MODELOPS_MODEL_PATH"], "weights.json")))
 FAULT_RATE = float(os.environ.get("FAULT_RATE") or MODEL.get("fault_rate", 0))
 counts = {"requests": 0, "errors": 0}
+EDGES = [-4 + i * 0.5 for i in range(17)]  # the same edges as train.py's profile.json
+features_seen = {name: [0] * (len(EDGES) + 1) for name in MODEL["features"]}
 lock = threading.Lock()
+
+
+def feature_histograms():
+    lines = ["# HELP modelops_feature_value Feature values received.", "# TYPE modelops_feature_value histogram"]
+    for name, buckets in features_seen.items():
+        cumulative = 0
+        for edge, count in zip(EDGES + [math.inf], buckets):
+            cumulative += count
+            le = "+Inf" if edge == math.inf else repr(float(edge))
+            lines.append(f'modelops_feature_value_bucket{{feature="{name}",le="{le}"}} {cumulative}')
+        lines.append(f'modelops_feature_value_count{{feature="{name}"}} {cumulative}')
+        lines.append(f'modelops_feature_value_sum{{feature="{name}"}} 0')
+    return "\n".join(lines) + "\n"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -48,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
                     "# HELP http_requests_errors_total Prediction requests answered with an error.\n"
                     "# TYPE http_requests_errors_total counter\n"
                     f'http_requests_errors_total{{version="{VERSION}"}} {counts["errors"]}\n'
-                )
+                ) + feature_histograms()
             self.reply(200, text, "text/plain; version=0.0.4")
         else:
             self.reply(404, '{"error": "not found"}')
@@ -63,6 +80,9 @@ class Handler(BaseHTTPRequestHandler):
             features = [float(x) for x in request["features"]]
             if len(features) != len(MODEL["weights"]):
                 raise ValueError(f"expected {len(MODEL['weights'])} features")
+            with lock:
+                for name, x in zip(MODEL["features"], features):
+                    features_seen[name][sum(1 for e in EDGES if x > e)] += 1
             if random.random() < FAULT_RATE:
                 raise RuntimeError("injected fault")
             z = sum(w * x for w, x in zip(MODEL["weights"], features)) + MODEL["bias"]
