@@ -94,7 +94,7 @@ let package = Package(
         "Server", "Reconciler", "Drivers", "ModelOpsCore", .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["agent", "Drivers"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["agent", "Drivers", "ModelOpsCore"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -32,6 +32,7 @@ final class RunningAgent {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
       if condition() { return true }
+      if !process.isRunning { break }  // an agent that exited changes nothing more
       usleep(100_000)
     }
     return condition()
