@@ -1,5 +1,6 @@
 import Drivers
 import Foundation
+import Synchronization
 import Testing
 
 /// The repository's root, found from this file's path.
@@ -117,5 +118,27 @@ func quickstartReplica(_ folder: Folder, version: Int = 3, env: [String: String]
       spec.command, in: spec.directory, environment: ["PATH": "/usr/bin:/bin:/usr/local/bin"],
       log: spec.log)
     #expect(unlimited.wait(until: Date().addingTimeInterval(30)) == .code(0))
+  }
+}
+
+@Suite struct NotifierTests {
+  @Test func anUnreachableTargetIsRetriedWithBackoffThenGivenUpWithoutBlockingTheSender() throws {
+    let port = try FreePort.pick()  // nothing listens there
+    let lines = Mutex<[String]>([])
+    let notifier = Notifier(
+      targets: [NotifyTarget(url: "http://127.0.0.1:\(port)/secret-path", events: ["rollback"])], attempts: 3,
+      firstWait: 0.05
+    ) { line in lines.withLock { $0.append(line) } }
+    // An event the target did not ask for queues nothing.
+    notifier.send(Notification(event: "promoted", resource: "Model/m", reason: "policy"))
+    #expect(notifier.pending == 0)
+    notifier.send(Notification(event: "rollback", resource: "Deployment/d", from: "v2", to: "v1", reason: "test"))
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline, !lines.withLock({ $0.contains { $0.contains("gave up") } }) { usleep(20_000) }
+    let said = lines.withLock { $0 }
+    #expect(said.filter { $0.contains("retrying in") }.count == 2, "\(said)")
+    #expect(said.last?.contains("gave up on http://127.0.0.1:\(port) after 3 attempts") == true, "\(said)")
+    #expect(!said.joined().contains("secret-path"), "a webhook URL's path is not logged")
+    #expect(notifier.pending == 0)
   }
 }

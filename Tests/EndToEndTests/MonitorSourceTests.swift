@@ -285,4 +285,69 @@ let receiverScript = """
     #expect(agent.terminate(within: 20) == 0, "\(log())")
     withExtendedLifetime((receiver, alertmanager, prometheus)) {}
   }
+
+  /// One prediction whose first feature (`amount`) is `amount` and the others typical.
+  static func predict(_ port: Int, amount: Double) -> Bool {
+    let body = #"{"features": [\#(amount), 0.5, 0.8, 0.0]}"#
+    let response = try? HTTPClient.request(
+      "POST", "http://127.0.0.1:\(port)/predict", headers: ["Content-Type": "application/json"],
+      body: Data(body.utf8), timeout: 5)
+    return response?.status == 200
+  }
+
+  /// A value of the training data's `amount`: N(±1.2, 1), the sign a fair coin (generate.py).
+  static func typicalAmount<G: RandomNumberGenerator>(_ generator: inout G) -> Double {
+    let u1 = Double.random(in: Double.ulpOfOne..<1, using: &generator)
+    let u2 = Double.random(in: 0..<1, using: &generator)
+    let normal = (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    return (Bool.random(using: &generator) ? 1.2 : -1.2) + normal
+  }
+
+  @Test func driftOfALiveFeatureAgainstTheVersionsProfileRetrainsOncePerFiring() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    let listen = try repo.listenOnFreePort()
+    try repo.scratch.write(
+      "manifests/monitors/iris-drift.yaml",
+      """
+      apiVersion: modelops/v1
+      kind: Monitor
+      metadata: {name: iris-drift}
+      spec:
+        deployment: iris-api
+        source: {scrape: {interval: 1s}}
+        metric: {drift: {feature: amount, method: psi}}
+        window: 10s
+        for: 2s
+        actions: [retrain, notify]
+
+      """)
+    try repo.commit("watch the drift of amount")
+    let (config, api) = try repo.localAgentConfig()
+    let agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))
+    let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
+    #expect(agent.waitUntil(120) { ServingTests.predict(listen) == 1 }, "\(log())")
+    // 10 s of traffic like the training data: the monitor judges it and stays quiet.
+    var generator = SystemRandomNumberGenerator()
+    let calm = Date().addingTimeInterval(10)
+    while Date() < calm { _ = Self.predict(listen, amount: Self.typicalAmount(&generator)) }
+    #expect(!log().contains("monitor iris-drift fired"), "\(log())")
+    // Then `amount` shifts far from its profile: PSI > 0.25 for 2 s fires the monitor, which
+    // starts the model's pipeline with the alert as the reason.
+    let trains = { log().components(separatedBy: "… Pipeline/iris-train train").count - 1 }
+    #expect(trains() == 1)
+    #expect(
+      agent.waitUntil(60) {
+        for _ in 0..<20 { _ = Self.predict(listen, amount: 3.6) }
+        return trains() == 2
+      }, "\(log())")
+    #expect(log().contains("monitor iris-drift fired: "), "\(log())")
+    let events = {
+      (try? HTTPClient.get("http://127.0.0.1:\(api)/api/v1/events?name=iris-train", timeout: 5))
+        .map { String(decoding: $0.body, as: UTF8.self) } ?? ""
+    }
+    #expect(agent.waitUntil(30) { events().contains("monitor 'iris-drift' fired on v1") }, "\(events())")
+    // Still firing on v1, but that firing has had its run: no second retrain.
+    #expect(!agent.waitUntil(5) { trains() > 2 })
+    #expect(agent.terminate(within: 20) == 0, "\(log())")
+  }
 }

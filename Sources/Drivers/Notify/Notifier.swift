@@ -124,9 +124,10 @@ public final class Notifier: Sendable {
       } catch {
         outcome = "\(error)"
       }
-      guard let failure = outcome else { continue }
+      guard var failure = outcome else { continue }
       delivery.attempt += 1
       let target = redactedHost(delivery.url)
+      failure = failure.replacingOccurrences(of: delivery.url, with: target)
       guard delivery.attempt < attempts else {
         log("notify: gave up on \(target) after \(attempts) attempts: \(failure)")
         continue
