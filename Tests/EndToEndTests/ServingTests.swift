@@ -200,11 +200,36 @@ import Testing
     #expect(agent.terminate(within: 20) == 0, "\(log())")
   }
 
+  @Test func aCanaryNobodyCallsFailsItsAnalysisForWantOfData() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    let listen = try repo.listenOnFreePort(canarySteps: "      - {weight: 50, pause: 2s}\n")
+    let (config, api) = try repo.localAgentConfig()
+    let agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))
+    let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
+    #expect(agent.waitUntil(120) { ServingTests.predict(listen) == 1 }, "\(log())")
+    // A good v2, but no request reaches the canary: the step ends without a value, waits the
+    // monitor's two scrapes for one, and fails.
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
+    }
+    try repo.commit("a version nobody calls")
+    let models = { (try? run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout) ?? "" }
+    #expect(agent.waitUntil(120) { models().contains("REJECTED") }, "\(log())")
+    #expect(
+      models().contains("analysis failed: monitor 'iris-api-errors' had no data for v2 during the step"), "\(models())")
+    #expect(ServingTests.sample(listen, 10).allSatisfy { $0 == 1 })
+    #expect(agent.terminate(within: 20) == 0, "\(log())")
+  }
+
   @Test func aMonitorFiringAfterTheRolloutCompletedRollsBackToThePreviousVersion() throws {
     let (repo, agent, listen) = try servingThenABadVersion(pause: "1s")
     let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
-    // The 1 s canary step ends before the monitor's 4 s `for`: v2 takes all traffic first...
-    #expect(agent.waitUntil(120) { log().contains("✓ Deployment/iris-api rollout v1/") }, "\(log())")
+    // The 1 s canary step ends (once the monitor has a first value for v2: traffic flows) before
+    // the monitor's 4 s `for`: v2 takes all traffic first...
+    #expect(
+      agent.waitUntil(120) {
+        _ = ServingTests.sample(listen, 5); return log().contains("✓ Deployment/iris-api rollout v1/")
+      }, "\(log())")
     // ...then the monitor fires on v2 and the deployment returns to v1, v2 rejected.
     #expect(
       agent.waitUntil(60) {
