@@ -132,8 +132,9 @@ extension StateStore {
       deployments[record.deployment, default: ObservedDeployment()].replicas.append(replica)
     }
     for row in try Row.fetchAll(db, sql: "SELECT * FROM failed_revision") {
-      deployments[row["deployment"], default: ObservedDeployment()].failed.insert(
-        Revision(modelVersion: row["version"], template: row["template"]))
+      let revision = Revision(modelVersion: row["version"], template: row["template"])
+      deployments[row["deployment"], default: ObservedDeployment()].failed.insert(revision)
+      deployments[row["deployment"], default: ObservedDeployment()].failureReasons[revision] = row["reason"]
     }
     return deployments
   }

@@ -143,6 +143,8 @@ public struct ObservedDeployment: Sendable, Hashable {
   public var desiredReplicas = 0
   /// Revisions rolled back: not retried until the desired revision changes.
   public var failed: Set<Revision> = []
+  /// Why each failed revision was rolled back (what `agent status` says).
+  public var failureReasons: [Revision: String] = [:]
   /// The revision before `active`, the target of a rollback.
   public var previous: Revision?
 

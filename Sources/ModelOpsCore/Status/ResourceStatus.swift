@@ -71,7 +71,9 @@ public enum StatusReport {
         return (.unknown, "not serving")
       }
       if !seen.failed.isEmpty {
-        let failed = seen.failed.map(\.description).sorted().joined(separator: ", ")
+        let failed = seen.failed.sorted { $0.description < $1.description }.map { revision in
+          revision.description + (seen.failureReasons[revision].map { " (\($0))" } ?? "")
+        }.joined(separator: ", ")
         return (.degraded, "serving \(active); rolled back \(failed)")
       }
       let healthy = seen.replicas.filter { $0.revision == active && $0.health == .healthy }.count

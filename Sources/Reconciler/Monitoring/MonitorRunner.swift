@@ -10,6 +10,9 @@ struct AnalysisFailed: Error, CustomStringConvertible {
   var monitor: String
   var version: Int
   var description: String
+  /// A monitor that fired rejects the version; one that had no data only fails the revision
+  /// (the version was not shown bad: `agent retry` with traffic may pass it).
+  var rejects = true
 }
 
 /// Evaluates monitors: scrapes each healthy replica of a `scrape` monitor's deployment at its
@@ -117,8 +120,19 @@ public final class MonitorRunner: Sendable {
       }
     }
     let window = monitor.spec.window?.timeInterval ?? 60
+    let started = Dictionary(uniqueKeysWithValues: replicas.map { ($0.id, $0.startedAt) })
     let points = state.withLock { state -> [ScrapePoint] in
-      state.points[name] = ((state.points[name] ?? []) + fresh).filter {
+      // A replica's counters start at zero with its process: its first scrape is already an
+      // increase since it started, so a rate needs one scrape, not two.
+      let known = Set((state.points[name] ?? []).map(\.replica))
+      let origins = fresh.compactMap { point -> ScrapePoint? in
+        guard !known.contains(point.replica), let start = started[point.replica], start < point.at else { return nil }
+        var origin = point
+        origin.at = start
+        origin.samples = point.samples.map { MetricSample(name: $0.name, labels: $0.labels, value: 0) }
+        return origin
+      }
+      state.points[name] = ((state.points[name] ?? []) + origins + fresh).filter {
         served.contains($0.version) && $0.at > now.addingTimeInterval(-(window + every))
       }
       return state.points[name] ?? []
@@ -311,7 +325,7 @@ public final class MonitorRunner: Sendable {
       return AnalysisFailed(
         monitor: name, version: version,
         description: "analysis failed: monitor '\(name)' had no data for v\(version) during the step "
-          + "(no traffic reached it, or its metrics are missing)")
+          + "(no traffic reached it, or its metrics are missing)", rejects: false)
     }
     return nil
   }
@@ -336,6 +350,7 @@ public final class MonitorRunner: Sendable {
       state.withLock { state in
         state.points[name]?.removeAll { $0.version == version }
         state.breachSince.removeValue(forKey: "\(name)#\(version)")
+        state.valuedAt.removeValue(forKey: "\(name)#\(version)")
       }
       if state.withLock({ $0.firing[name] }) == version {
         resolve(name, version: version, now: Date(), why: "rolled back from v\(version)")

@@ -51,7 +51,7 @@ extension ServingExecutor {
     } catch {
       try abort(&record, reason: "\(error)")
       monitors?.forget(deployment: name, version: target.modelVersion)
-      if let failure = error as? AnalysisFailed {
+      if let failure = error as? AnalysisFailed, failure.rejects {
         try store.rejectVersion(
           model: deployment.spec.model.model, version: failure.version, reason: failure.description)
       }
