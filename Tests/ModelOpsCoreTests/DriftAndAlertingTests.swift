@@ -146,3 +146,23 @@ import Testing
         == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
   }
 }
+
+@Suite struct NotifyConfigTests {
+  func parse(_ yaml: String) -> Result<AgentConfig, ConfigError> {
+    AgentConfig.parse(Array(("source: {url: /srv/git/ml.git}\n" + yaml).utf8), path: "agent.yaml")
+  }
+
+  @Test func notifyTargetsAreCheckedAndEventsDefaultToAll() throws {
+    let config = try parse(
+      "notify:\n  - {url: https://hooks.example.com/T0, events: [rollback, promoted]}\n  - {url: http://127.0.0.1:9}\n"
+    ).get()
+    #expect(config.notify.map(\.events) == [["rollback", "promoted"], []])
+    #expect(
+      "\(parse("notify: [{url: https://h.example/x, events: [rolback]}]\n"))".contains(
+        "agent.yaml:2:46: error: 'notify[0].events[0]' must be one of rollback, run-failed, apply-failed, promoted, monitor-fired, got 'rolback' (did you mean 'rollback'?)"
+      ))
+    #expect(
+      "\(parse("notify: [{url: ftp://h.example/x}]\n"))".contains(
+        "agent.yaml:2:16: error: 'notify[0].url' must be an http:// or https:// URL"))
+  }
+}

@@ -72,9 +72,20 @@ enum ConfigDecoder {
       config.notify =
         c.list(n, "notify") { item, path in
           guard let t = Fields(item, path: path, allowed: ["url", "events"], context: c),
-            let url = t.required("url").flatMap({ c.nonEmptyString($0, "\(path).url") })
+            let urlNode = t.required("url"), let url = c.nonEmptyString(urlNode, "\(path).url")
           else { return nil }
-          return AgentConfig.Notify(url: url, events: t["events"].flatMap { c.stringList($0, "\(path).events") } ?? [])
+          guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            c.error("'\(path).url' must be an http:// or https:// URL", at: urlNode)
+            return nil
+          }
+          var events: [String] = []
+          if let n = t["events"] {
+            events =
+              c.list(n, "\(path).events") { event, eventPath in
+                c.oneOf(event, eventPath, AgentConfig.NotifyEvent.allCases)?.rawValue
+              } ?? []
+          }
+          return AgentConfig.Notify(url: url, events: events)
         } ?? []
     }
     if let n = f["writeBack"] { config.writeBack = c.bool(n, "writeBack") ?? false }

@@ -30,7 +30,17 @@ public struct AgentConfig: Sendable, Hashable {
 
   public struct Notify: Sendable, Hashable {
     public var url: String
+    /// Empty: every event.
     public var events: [String]
+  }
+
+  /// What a `notify` target can ask for.
+  public enum NotifyEvent: String, Sendable, CaseIterable {
+    case rollback
+    case runFailed = "run-failed"
+    case applyFailed = "apply-failed"
+    case promoted
+    case monitorFired = "monitor-fired"
   }
 
   public var source: Source
