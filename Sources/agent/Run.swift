@@ -161,9 +161,10 @@ struct RunCommand: AsyncParsableCommand {
       },
       metrics: { servingMetrics(store) },
       targets: {
-        try store.replicas().filter { $0.health != .exited && $0.port != nil }.map { replica in
-          ScrapeTargetGroup(
-            targets: ["127.0.0.1:\(replica.port ?? 0)"],
+        try store.replicas().compactMap { replica in
+          guard replica.health != .exited, let port = replica.port else { return nil }
+          return ScrapeTargetGroup(
+            targets: ["127.0.0.1:\(port)"],
             labels: [
               "deployment": replica.deployment, "version": "\(replica.revision.modelVersion)", "replica": replica.id,
             ])

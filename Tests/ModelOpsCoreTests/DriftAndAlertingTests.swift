@@ -166,3 +166,23 @@ import Testing
         "agent.yaml:2:16: error: 'notify[0].url' must be an http:// or https:// URL"))
   }
 }
+
+@Suite struct ConfigURLTests {
+  @Test func secretsInURLsAreRefusedButAnSSHUserIsNot() throws {
+    func errors(_ yaml: String) -> String {
+      switch AgentConfig.parse(Array(yaml.utf8), path: "agent.yaml") {
+      case .success: return ""
+      case .failure(let error): return error.description
+      }
+    }
+    #expect(errors("source: {url: 'ssh://git@github.com/org/ml.git'}\n") == "")
+    #expect(
+      errors("source: {url: 'https://tok3n@github.com/org/ml.git'}\n").contains("must not hold a password or token"))
+    #expect(
+      errors("source: {url: 'https://u:p@github.com/org/ml.git'}\n").contains("must not hold a password or token"))
+    #expect(
+      errors("source: {url: /srv/ml.git}\nprometheus: {url: 'http://admin:pw@127.0.0.1:9090'}\n")
+        == "agent.yaml:2:19: error: 'prometheus.url' must not hold a password")
+    #expect(errors("source: {url: /srv/ml.git}\nprometheus: {url: 'http://127.0.0.1:9090'}\n") == "")
+  }
+}

@@ -57,7 +57,18 @@ enum ConfigDecoder {
       }
     }
     if let n = f["prometheus"], let p = Fields(n, path: "prometheus", allowed: ["url"], context: c) {
-      config.prometheusURL = p.required("url").flatMap { c.nonEmptyString($0, "prometheus.url") }
+      config.prometheusURL = p.required("url").flatMap { n -> String? in
+        guard let url = c.nonEmptyString(n, "prometheus.url") else { return nil }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+          c.error("'prometheus.url' must be an http:// or https:// URL", at: n)
+          return nil
+        }
+        guard !Self.holdsPassword(url) else {
+          c.error("'prometheus.url' must not hold a password", at: n)
+          return nil
+        }
+        return url
+      }
     }
     if let n = f["api"], let a = Fields(n, path: "api", allowed: ["listen", "token"], context: c) {
       config.apiListen = a["listen"].flatMap { DeploymentDecoder.decodeListen($0, "api.listen", deployment: "", c) }
@@ -98,7 +109,7 @@ enum ConfigDecoder {
       let url = f.required("url").flatMap({ c.nonEmptyString($0, "source.url") })
     else { return nil }
     var source = AgentConfig.Source(url: url)
-    if url.contains("@"), url.contains("://"), url.split(separator: "@").first?.contains(":") == true {
+    if Self.holdsPassword(url) {
       c.error("'source.url' must not hold a password or token: use 'source.auth'", at: f["url"] ?? node)
     }
     if let n = f["branch"], let branch = c.nonEmptyString(n, "source.branch") { source.branch = branch }
@@ -143,5 +154,14 @@ enum ConfigDecoder {
       c.error("'\(field)' needs exactly one of 'env' or 'file'", at: node)
       return nil
     }
+  }
+
+  /// A secret written inline: `scheme://user:password@host…`, or any user part of an http(s)
+  /// URL (a token as the user name); `ssh://git@host/…` names a user, not a secret.
+  static func holdsPassword(_ url: String) -> Bool {
+    guard let scheme = url.range(of: "://") else { return false }
+    let authority = url[scheme.upperBound...].prefix { $0 != "/" }
+    guard let at = authority.lastIndex(of: "@") else { return false }
+    return authority[..<at].contains(":") || url.lowercased().hasPrefix("http")
   }
 }
