@@ -81,9 +81,9 @@ let package = Package(
 
     .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"], exclude: ["Golden"]),
     // Test support: git repositories made with the git CLI, a smart-HTTP git server.
-    .target(name: "ModelOpsTesting", path: "Tests/Support", exclude: ["git_http_server.py"]),
+    .target(name: "ModelOpsTesting", dependencies: ["Drivers"], path: "Tests/Support", exclude: ["git_http_server.py"]),
     .testTarget(name: "GitSourceTests", dependencies: ["GitSource", "ModelOpsCore", "ModelOpsTesting"]),
-    .testTarget(name: "DriversTests", dependencies: ["Drivers", "StateStore", "ModelOpsCore"]),
+    .testTarget(name: "DriversTests", dependencies: ["Drivers", "StateStore", "ModelOpsCore", "ModelOpsTesting"]),
     .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "ModelOpsCore"]),
     .testTarget(
       name: "ReconcilerTests",
@@ -94,7 +94,7 @@ let package = Package(
         "Server", "Reconciler", "Drivers", "ModelOpsCore", .product(name: "Logging", package: "swift-log"),
       ]),
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CCurl", "CYAML"]),
-    .testTarget(name: "EndToEndTests", dependencies: ["agent", "Drivers", "ModelOpsCore"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["agent", "Drivers", "ModelOpsCore", "ModelOpsTesting"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -5,13 +5,21 @@ import ModelOpsCore
 extension StateStore {
   /// Adds a version; its number is the next one for the model.
   @discardableResult
+  /// - Parameter number: the version's number when a registry assigns it (MLflow); it must be
+  ///   above every number recorded. nil: the next number.
   public func registerVersion(
-    model: String, artifactDigest: String?, metrics: [String: Double], lineage: [String: String], at time: Date
+    model: String, artifactDigest: String?, metrics: [String: Double], lineage: [String: String], at time: Date,
+    number: Int? = nil
   ) throws(StateError) -> Int {
     try write { db in
-      let next =
-        (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_version WHERE model = ?", arguments: [model]) ?? 0)
-        + 1
+      let last =
+        try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_version WHERE model = ?", arguments: [model]) ?? 0
+      let next = number ?? last + 1
+      guard next > last else {
+        throw StateError(
+          "the registry numbered the new version of \(model) \(next), but the agent's state already records "
+            + "v\(last): the registry and the state folder disagree (was the registry changed?)")
+      }
       try db.execute(
         sql: """
           INSERT INTO model_version (model, version, artifact_digest, metrics, lineage, created_at)

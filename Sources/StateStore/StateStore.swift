@@ -30,7 +30,13 @@ public final class StateStore: Sendable {
   }
 
   func write<T>(_ body: (Database) throws -> T) throws(StateError) -> T {
-    do { return try database.write(body) } catch { throw StateError("state database write failed: \(error)") }
+    do {
+      return try database.write(body)
+    } catch let refusal as StateError {
+      throw refusal  // a rule of the store, said as it is
+    } catch {
+      throw StateError("state database write failed: \(error)")
+    }
   }
 
   func read<T>(_ body: (Database) throws -> T) throws(StateError) -> T {

@@ -72,7 +72,7 @@ struct LocalReconciler {
       at: source.defaultRef(configuration), repository, ManifestReader(path: source.manifestsPath(configuration)))
     let store: StateStore
     do { store = try StateStore(folder: folder) } catch { throw CommandFailure(error.description) }
-    let registry = BuiltinRegistry(store: store, folder: folder)
+    let registry = (configuration?.registry ?? .builtin).driver(store: store, folder: folder)
     let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     let progress: @Sendable (String) -> Void = { line in Terminal.standardError.write(line + "\n") }
     let serving = ServingExecutor(

@@ -1,5 +1,7 @@
+import Drivers
 import Foundation
 import ModelOpsCore
+import StateStore
 
 /// Finds and reads `agent.yaml`: `--config`, else `./agent.yaml`, else `/etc/modelops/agent.yaml`.
 enum ConfigLoading {
@@ -24,4 +26,14 @@ enum ConfigLoading {
 struct CommandFailure: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
+}
+
+extension AgentConfig.Registry {
+  /// The registry driver the configuration names.
+  func driver(store: StateStore, folder: String) -> any ModelRegistry {
+    switch self {
+    case .builtin: return BuiltinRegistry(store: store, folder: folder)
+    case .mlflow(let url): return MLflowRegistry(url: url, store: store, folder: folder)
+    }
+  }
 }

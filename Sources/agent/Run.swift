@@ -63,7 +63,7 @@ struct RunCommand: AsyncParsableCommand {
     let fetch = opened.fetch
     let store: StateStore
     do { store = try StateStore(folder: folder) } catch { throw CommandFailure("\(error)") }
-    let registry = BuiltinRegistry(store: store, folder: folder)
+    let registry = configuration.registry.driver(store: store, folder: folder)
     let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     let shutdown = ShutdownFlag()
     let router = ProxyRouter(logger: logger)

@@ -14,22 +14,32 @@ public struct BuiltinRegistry: ModelRegistry {
   }
 
   public func register(_ version: NewVersion) throws -> Int {
-    let digest = try ArtifactDigest.of(folder: version.artifact)
+    try record(version, digest: try storeArtifact(version.artifact), number: nil)
+  }
+
+  /// Copies an artifact folder into the content-addressed store (once per content); its digest.
+  public func storeArtifact(_ folder: URL) throws -> String {
+    let digest = try ArtifactDigest.of(folder: folder)
     let target = artifactFolder(digest)
     let fm = FileManager.default
     if !fm.fileExists(atPath: target.path) {
       // Copy beside, then rename: a crash never leaves a half-written artifact under its digest.
       let staging = root.appendingPathComponent("artifacts/.incoming-\(UUID().uuidString)")
       try fm.createDirectory(at: staging.deletingLastPathComponent(), withIntermediateDirectories: true)
-      try fm.copyItem(at: version.artifact, to: staging)
+      try fm.copyItem(at: folder, to: staging)
       try fm.moveItem(at: staging, to: target)
     }
+    return digest
+  }
+
+  /// Records a version of a stored artifact (numbered by the store, or by `number`) and its profile.
+  public func record(_ version: NewVersion, digest: String, number: Int?) throws -> Int {
     let number = try store.registerVersion(
       model: version.model, artifactDigest: "sha256:\(digest)", metrics: version.metrics, lineage: version.lineage,
-      at: version.createdAt)
+      at: version.createdAt, number: number)
     if let profile = version.profile {
       let file = root.appendingPathComponent("profiles/\(version.model)/v\(number).json")
-      try fm.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
       try profile.write(to: file)
     }
     return number
