@@ -77,7 +77,8 @@ let package = Package(
       ]),
 
     // Benchmarks that need more than the CLI (cycles of one long-lived reader); run by bench/run.
-    .executableTarget(name: "modelops-bench", dependencies: ["GitSource", "ModelOpsCore"], path: "bench/Sources"),
+    .executableTarget(
+      name: "modelops-bench", dependencies: ["GitSource", "ModelOpsCore", "Drivers", "StateStore"], path: "bench/Sources"),
 
     .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"], exclude: ["Golden"]),
     // Test support: git repositories made with the git CLI, a smart-HTTP git server.

@@ -1,6 +1,8 @@
+import Drivers
 import Foundation
 import GitSource
 import ModelOpsCore
+import StateStore
 
 /// `modelops-bench cycle REMOTE_URL STATE_DIR PATH [CYCLES]`: the cost of the agent's poll cycle.
 ///
@@ -25,7 +27,8 @@ func cycle(url: String, state: String, path: String, cycles: Int) throws {
     return (t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), t3.timeIntervalSince(t2), plan.actions.count)
   }
   let first = try once()
-  print("first_fetch_s \(first.fetch)\nfirst_load_s \(first.load)\nfirst_plan_s \(first.plan)\nactions \(first.actions)")
+  print(
+    "first_fetch_s \(first.fetch)\nfirst_load_s \(first.load)\nfirst_plan_s \(first.plan)\nactions \(first.actions)")
   var fetches: [Double] = []
   var loads: [Double] = []
   for _ in 0..<cycles {
@@ -42,13 +45,47 @@ struct BenchError: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
-let arguments = CommandLine.arguments
-guard arguments.count >= 5, arguments[1] == "cycle" else {
-  FileHandle.standardError.write(Data("usage: modelops-bench cycle REMOTE_URL STATE_DIR PATH [CYCLES]\n".utf8))
-  exit(64)
+/// `modelops-bench registry STATE_DIR N [MLFLOW_URL]`: N register + alias-move pairs through the
+/// builtin registry, or MLflow's when a URL is given; prints `pairs_per_s` and the total.
+func registry(state: String, pairs: Int, mlflow: String?) throws {
+  let store = try StateStore(folder: state)
+  let driver: any ModelRegistry =
+    mlflow.map { MLflowRegistry(url: $0, store: store, folder: state) } ?? BuiltinRegistry(store: store, folder: state)
+  let artifacts = URL(fileURLWithPath: state).appendingPathComponent("artifacts-in")
+  var folders: [URL] = []
+  for index in 0..<pairs {  // made before the clock starts: a small model of its own per version
+    let folder = artifacts.appendingPathComponent("v\(index)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try Data("{\"weights\": [\(index), 0.5, -0.25, 1.0], \"bias\": 0.1}\n".utf8).write(
+      to: folder.appendingPathComponent("weights.json"))
+    folders.append(folder)
+  }
+  let start = Date()
+  for folder in folders {
+    let version = try driver.register(
+      NewVersion(
+        model: "bench", artifact: folder, metrics: ["accuracy": 0.9], profile: nil, lineage: ["commit": "bench"],
+        createdAt: Date()))
+    try driver.moveAlias(model: "bench", alias: "production", to: version, cause: "bench", at: Date())
+  }
+  let seconds = Date().timeIntervalSince(start)
+  print("pairs \(pairs)\nseconds \(seconds)\npairs_per_s \(Double(pairs) / seconds)")
 }
+
+let arguments = CommandLine.arguments
 do {
-  try cycle(url: arguments[2], state: arguments[3], path: arguments[4], cycles: arguments.count > 5 ? Int(arguments[5]) ?? 5 : 5)
+  if arguments.count >= 5, arguments[1] == "cycle" {
+    try cycle(
+      url: arguments[2], state: arguments[3], path: arguments[4],
+      cycles: arguments.count > 5 ? Int(arguments[5]) ?? 5 : 5)
+  } else if arguments.count >= 4, arguments[1] == "registry", let pairs = Int(arguments[3]) {
+    try registry(state: arguments[2], pairs: pairs, mlflow: arguments.count > 4 ? arguments[4] : nil)
+  } else {
+    FileHandle.standardError.write(
+      Data(
+        "usage: modelops-bench cycle REMOTE_URL STATE_DIR PATH [CYCLES] | registry STATE_DIR N [MLFLOW_URL]\n".utf8))
+    exit(64)
+  }
 } catch {
   FileHandle.standardError.write(Data("error: \(error)\n".utf8))
   exit(1)

@@ -1,5 +1,6 @@
 import Foundation
 import StateStore
+import Synchronization
 
 /// The MLflow Model Registry (`registry: {type: mlflow, url: …}`), through its REST API.
 ///
@@ -13,6 +14,13 @@ import StateStore
 public struct MLflowRegistry: ModelRegistry {
   public let local: BuiltinRegistry
   public let client: MLflowClient
+  /// Model → its experiment's id, once the registered model and the experiment are known to exist
+  /// (two calls fewer per version).
+  let experiments = Experiments()
+
+  final class Experiments: Sendable {
+    let ids = Mutex<[String: String]>([:])
+  }
 
   public init(url: String, store: StateStore, folder: String) {
     self.local = BuiltinRegistry(store: store, folder: folder)
@@ -22,10 +30,29 @@ public struct MLflowRegistry: ModelRegistry {
   public func register(_ version: NewVersion) throws -> Int {
     let digest = try local.storeArtifact(version.artifact)
     let model = version.model
+    let experiment: String
+    if let known = experiments.ids.withLock({ $0[model] }) {
+      experiment = known
+    } else {
+      do {
+        _ = try client.call("POST", "registered-models/create", ["name": model])
+      } catch let error as MLflowError where error.code == "RESOURCE_ALREADY_EXISTS" {}
+      experiment = try experimentID("modelops-\(model)")
+      experiments.ids.withLock { $0[model] = experiment }
+    }
     do {
-      _ = try client.call("POST", "registered-models/create", ["name": model])
-    } catch let error as MLflowError where error.code == "RESOURCE_ALREADY_EXISTS" {}
-    let experiment = try experimentID("modelops-\(model)")
+      let number = try createVersion(version, digest: digest, experiment: experiment)
+      return try local.record(version, digest: digest, number: number)
+    } catch {
+      // The model or experiment may have been deleted in MLflow: look them up again next time.
+      experiments.ids.withLock { _ = $0.removeValue(forKey: model) }
+      throw error
+    }
+  }
+
+  /// The run (metrics, artifact) and the model version made from it; MLflow's version number.
+  private func createVersion(_ version: NewVersion, digest: String, experiment: String) throws -> Int {
+    let model = version.model
     let millis = Int64(version.createdAt.timeIntervalSince1970 * 1000)
     let run = try client.call(
       "POST", "runs/create",
@@ -56,7 +83,7 @@ public struct MLflowRegistry: ModelRegistry {
       ])
     guard let number = ((created["model_version"] as? [String: Any])?["version"] as? String).flatMap({ Int($0) })
     else { throw RegistryError("MLflow: model-versions/create answered without a version number") }
-    return try local.record(version, digest: digest, number: number)
+    return number
   }
 
   public func moveAlias(model: String, alias: String, to version: Int?, cause: String, at time: Date) throws {
