@@ -63,6 +63,11 @@ public struct MLflowRegistry: ModelRegistry {
     guard let info = (run["run"] as? [String: Any])?["info"] as? [String: Any],
       let runID = info["run_id"] as? String, let artifactURI = info["artifact_uri"] as? String
     else { throw RegistryError("MLflow: runs/create answered without run_id and artifact_uri") }
+    guard artifactURI.hasPrefix("mlflow-artifacts:") else {
+      throw RegistryError(
+        "MLflow stores this run's artifacts at \(artifactURI), which the agent cannot upload to: serve them "
+          + "through the tracking server (`mlflow server --serve-artifacts`, the default since MLflow 2)")
+    }
     if !version.metrics.isEmpty {
       let metrics = version.metrics.sorted { $0.key < $1.key }.map { key, value -> [String: Any] in
         ["key": key, "value": value, "timestamp": millis, "step": 0]
@@ -79,7 +84,8 @@ public struct MLflowRegistry: ModelRegistry {
       "POST", "model-versions/create",
       [
         "name": model, "source": artifactURI + "/model", "run_id": runID,
-        "tags": tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
+        // MLflow caps a tag's value (5,000 characters in older servers): long lineage is cut.
+        "tags": tags.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": String($0.value.prefix(5000))] },
       ])
     guard let number = ((created["model_version"] as? [String: Any])?["version"] as? String).flatMap({ Int($0) })
     else { throw RegistryError("MLflow: model-versions/create answered without a version number") }
