@@ -192,9 +192,13 @@ extension ServingExecutor {
     var stopped = 0
     for var record in (try? store.deploymentRecords()) ?? [] {
       guard let due = record.scaleDownAt, due <= now, record.rollout == nil else { continue }
-      for replica in (try? store.replicas(of: record.name)) ?? []
-      where replica.revision != record.active && (try? stop(replica)) != nil {
-        stopped += 1
+      for replica in (try? store.replicas(of: record.name)) ?? [] where replica.revision != record.active {
+        do {
+          try stop(replica)
+          stopped += 1
+        } catch {
+          progress("could not stop replica \(replica.id) of \(record.name): \(error)")
+        }
       }
       record.scaleDownAt = nil
       try? store.saveDeployment(record)
