@@ -1,44 +1,8 @@
 import Drivers
 import Foundation
 import ModelOpsCore
+import ModelOpsTesting
 import Testing
-
-/// A program the tests start on loopback (Prometheus, Alertmanager, a webhook receiver), killed
-/// with its process group when the test lets go of it.
-final class Peer {
-  let process = Process()
-  let log: URL
-
-  init(_ executable: String, _ arguments: [String], log: URL) throws {
-    self.log = log
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    FileManager.default.createFile(atPath: log.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-  }
-
-  deinit {
-    if process.isRunning {
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
-    }
-  }
-
-  var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-
-  /// Polls `url` until it answers 200, for at most `seconds`.
-  func waitReady(_ url: String, _ seconds: Double = 30) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline, process.isRunning {
-      if (try? HTTPClient.get(url, timeout: 1))?.status == 200 { return true }
-      usleep(200_000)
-    }
-    return false
-  }
-}
 
 /// Records every POST body as one line of `received.jsonl`; answers 500 to the first request, so
 /// the notifier's retry is exercised.
@@ -88,12 +52,11 @@ let receiverScript = """
     }
     try repo.scratch.write("prometheus/prometheus.yml", config)
     let peer = try Peer(
-      "/usr/bin/prometheus",
       [
-        "--config.file=\(folder.path)/prometheus.yml", "--web.listen-address=127.0.0.1:\(port)",
-        "--storage.tsdb.path=\(folder.path)/data", "--rules.alert.resend-delay=1s",
-      ], log: folder.appendingPathComponent("prometheus.log"))
-    try #require(peer.waitReady("http://127.0.0.1:\(port)/-/ready"), "\(peer.output)")
+        "/usr/bin/prometheus", "--config.file=\(folder.path)/prometheus.yml",
+        "--web.listen-address=127.0.0.1:\(port)", "--storage.tsdb.path=\(folder.path)/data",
+        "--rules.alert.resend-delay=1s",
+      ], in: folder.path, log: folder.path + "/prometheus.log", ready: "http://127.0.0.1:\(port)/-/ready")
     return (peer, port)
   }
 
@@ -176,8 +139,8 @@ let receiverScript = """
     let received = repo.scratch.url.appendingPathComponent("received.jsonl")
     try repo.scratch.write("receiver.py", receiverScript)
     let receiver = try Peer(
-      "/usr/bin/python3", [repo.path + "/receiver.py", "\(receiverPort)", received.path],
-      log: repo.scratch.url.appendingPathComponent("receiver.log"))
+      ["/usr/bin/python3", repo.path + "/receiver.py", "\(receiverPort)", received.path], in: repo.path,
+      log: repo.path + "/receiver.log")
     try repo.scratch.write(
       "agent.yaml",
       try String(contentsOfFile: config, encoding: .utf8) + "\n" + """
@@ -206,12 +169,10 @@ let receiverScript = """
       """)
     let amFolder = repo.scratch.url.appendingPathComponent("alertmanager")
     let alertmanager = try Peer(
-      "/usr/bin/prometheus-alertmanager",
       [
-        "--config.file=\(amFolder.path)/am.yml", "--web.listen-address=127.0.0.1:\(amPort)",
-        "--cluster.listen-address=", "--storage.path=\(amFolder.path)/data",
-      ], log: amFolder.appendingPathComponent("am.log"))
-    try #require(alertmanager.waitReady("http://127.0.0.1:\(amPort)/-/ready"), "\(alertmanager.output)")
+        "/usr/bin/prometheus-alertmanager", "--config.file=\(amFolder.path)/am.yml",
+        "--web.listen-address=127.0.0.1:\(amPort)", "--cluster.listen-address=", "--storage.path=\(amFolder.path)/data",
+      ], in: amFolder.path, log: amFolder.path + "/am.log", ready: "http://127.0.0.1:\(amPort)/-/ready")
     let rules = """
       groups:
         - name: iris
@@ -286,15 +247,6 @@ let receiverScript = """
     withExtendedLifetime((receiver, alertmanager, prometheus)) {}
   }
 
-  /// One prediction whose first feature (`amount`) is `amount` and the others typical.
-  static func predict(_ port: Int, amount: Double) -> Bool {
-    let body = #"{"features": [\#(amount), 0.5, 0.8, 0.0]}"#
-    let response = try? HTTPClient.request(
-      "POST", "http://127.0.0.1:\(port)/predict", headers: ["Content-Type": "application/json"],
-      body: Data(body.utf8), timeout: 5)
-    return response?.status == 200
-  }
-
   /// A value of the training data's `amount`: N(±1.2, 1), the sign a fair coin (generate.py).
   static func typicalAmount<G: RandomNumberGenerator>(_ generator: inout G) -> Double {
     let u1 = Double.random(in: Double.ulpOfOne..<1, using: &generator)
@@ -329,7 +281,7 @@ let receiverScript = """
     // 10 s of traffic like the training data: the monitor judges it and stays quiet.
     var generator = SystemRandomNumberGenerator()
     let calm = Date().addingTimeInterval(10)
-    while Date() < calm { _ = Self.predict(listen, amount: Self.typicalAmount(&generator)) }
+    while Date() < calm { _ = ServingTests.predict(listen, features: [Self.typicalAmount(&generator), 0.5, 0.8, 0]) }
     #expect(!log().contains("monitor iris-drift fired"), "\(log())")
     // Then `amount` shifts far from its profile: PSI > 0.25 for 2 s fires the monitor, which
     // starts the model's pipeline with the alert as the reason.
@@ -337,7 +289,7 @@ let receiverScript = """
     #expect(trains() == 1)
     #expect(
       agent.waitUntil(60) {
-        for _ in 0..<20 { _ = Self.predict(listen, amount: 3.6) }
+        for _ in 0..<20 { _ = ServingTests.predict(listen, features: [3.6, 0.5, 0.8, 0]) }
         return trains() == 2
       }, "\(log())")
     #expect(log().contains("monitor iris-drift fired: "), "\(log())")

@@ -7,11 +7,13 @@ import Testing
 /// agent mid-rollout (adopted, no duplicate, finished), and an invalid commit that changes nothing.
 @Suite struct ServingTests {
   /// One prediction through the deployment's stable endpoint: the version that answered, or nil.
-  static func predict(_ port: Int) -> Int? {
+  static func predict(_ port: Int, features: [Double] = [120, 3, 40, 2]) -> Int? {
+    let list = features.map { "\($0)" }.joined(separator: ", ")
+    let body = "{\"features\": [\(list)]}"
     guard
       let response = try? HTTPClient.request(
         "POST", "http://127.0.0.1:\(port)/predict", headers: ["Content-Type": "application/json"],
-        body: Data(#"{"features": [120.0, 3, 40.0, 2]}"#.utf8), timeout: 5),
+        body: Data(body.utf8), timeout: 5),
       response.status == 200
     else { return nil }
     return response.headers["x-model-version"].flatMap { Int($0) }

@@ -5,13 +5,15 @@ import Foundation
 /// artifact proxy) on a free loopback port, stopped when released. `mlflow` is found through
 /// $MODELOPS_MLFLOW, else `.venv-mlflow/bin/mlflow` in the repository (what .ci/run installs), else PATH.
 public final class MLflowServer {
-  let child: ChildProcess
+  let peer: Peer
   /// Its database, artifacts and log; removed with it.
   public let folder: String
   public let url: String
 
   public init() throws {
-    folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelops-mlflow-\(UUID().uuidString)").path
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelops-mlflow-\(UUID().uuidString)")
+      .path
+    self.folder = folder
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent()
@@ -26,25 +28,15 @@ public final class MLflowServer {
     }
     let port = try FreePort.pick()
     url = "http://127.0.0.1:\(port)"
-    // Its own process group (ChildProcess): its worker processes stop with it.
-    child = try ChildProcess.spawn(
+    peer = try Peer(
       [
         mlflow, "server", "--backend-store-uri", "sqlite:///\(folder)/mlflow.db", "--artifacts-destination",
         "\(folder)/artifacts", "--serve-artifacts", "--host", "127.0.0.1", "--port", "\(port)", "--workers", "1",
-      ], in: folder, environment: ChildEnvironment.base(), log: folder + "/mlflow.log")
-    let deadline = Date().addingTimeInterval(90)
-    while Date() < deadline, kill(child.pid, 0) == 0 {
-      if (try? HTTPClient.get(url + "/health", timeout: 1))?.status == 200 { return }
-      usleep(250_000)
-    }
-    let log = (try? String(contentsOfFile: folder + "/mlflow.log", encoding: .utf8)) ?? ""
-    kill(-child.pid, SIGKILL)
-    throw FixtureError("mlflow server did not start on \(url): \(log.suffix(2000))")
+      ], in: folder, log: folder + "/mlflow.log", ready: url + "/health", seconds: 90)
   }
 
   deinit {
-    kill(-child.pid, SIGKILL)
-    _ = child.wait(until: Date().addingTimeInterval(10))
+    peer.stop()
     try? FileManager.default.removeItem(atPath: folder)
   }
 
