@@ -16,6 +16,8 @@ public struct TrainingRunner: Sendable {
   public let runsFolder: URL
   /// First retry delay; doubled on each further attempt (at most 30 s).
   public var backoff: TimeInterval = 1
+  /// With the docker runtime: a pipeline with an `image` runs its steps as containers of it.
+  public var docker: DockerRuntime?
   /// Host-input digests, shared with the reconciler's measurement before each plan: an input is
   /// hashed again only when its files changed, never twice for one run.
   let hostInputs = HostInputCache()
@@ -82,28 +84,21 @@ public struct TrainingRunner: Sendable {
     encoder.outputFormatting = [.sortedKeys]
     try encoder.encode(pipeline.spec.params).write(to: paramsFile)
 
-    var environment = ChildEnvironment.base()
-    environment["MODELOPS_RUN_ID"] = runID
-    environment["MODELOPS_COMMIT"] = commitID
-    environment["MODELOPS_PIPELINE"] = pipeline.metadata.name
-    environment["MODELOPS_MODEL"] = pipeline.spec.model
-    environment["MODELOPS_OUTPUT_DIR"] = output.path
-    environment["MODELOPS_PARAMS"] = paramsFile.path
-    for (key, value) in pipeline.spec.params { environment[Pipeline.paramVariable(key)] = value }
-    for input in pipeline.spec.inputs {
-      let path: String
-      switch input.source {
-      case .hostPath(let host): path = host
-      case .dvc(let pointer): path = checkout.appendingPathComponent(String(pointer.dropLast(".dvc".count))).path
-      }
-      environment[Pipeline.inputVariable(input.name)] = path
+    let layout = RunLayout(
+      runID: runID, commit: commitID, pipeline: pipeline, checkout: checkout.path, output: output.path,
+      params: paramsFile.path)
+    let place: StepPlace
+    if let docker, let image = pipeline.spec.image {
+      try docker.ensureImage(image)
+      place = .container(docker, image: image, layout: layout)
+    } else {
+      place = .host(
+        workdir: workdir.path, environment: ChildEnvironment.base().merging(layout.environment()) { _, own in own })
     }
 
     let runDeadline = pipeline.spec.timeout.map { started.addingTimeInterval($0.timeInterval) }
     for step in pipeline.spec.steps {
-      try runStep(
-        step, retries: pipeline.spec.retries, in: workdir.path, environment: environment, log: log,
-        runDeadline: runDeadline)
+      try runStep(step, retries: pipeline.spec.retries, place: place, log: log, runDeadline: runDeadline)
     }
     return try register(
       pipeline, desired: desired, runID: runID, output: output, started: started,
@@ -111,21 +106,27 @@ public struct TrainingRunner: Sendable {
   }
 
   private func runStep(
-    _ step: Pipeline.Step, retries: Int, in directory: String, environment: [String: String], log: String,
-    runDeadline: Date?
+    _ step: Pipeline.Step, retries: Int, place: StepPlace, log: String, runDeadline: Date?
   ) throws {
     let argv: [String]
     switch step.command {
     case .shell(let script): argv = ["/bin/sh", "-c", script]
     case .exec(let command): argv = command
     }
-    let env = environment.merging(step.env) { _, step in step }
     var delay = backoff
     for attempt in 1...(retries + 1) {
       Self.append(log, "==> step \(step.name) (attempt \(attempt) of \(retries + 1))\n")
       var deadline = step.timeout.map { Date().addingTimeInterval($0.timeInterval) }
       if let run = runDeadline { deadline = min(deadline ?? run, run) }
-      let exit = try ChildProcess.spawn(argv, in: directory, environment: env, log: log).wait(until: deadline)
+      let exit: ChildProcess.Exit
+      switch place {
+      case .host(let workdir, let environment):
+        let env = environment.merging(step.env) { _, step in step }
+        exit = try ChildProcess.spawn(argv, in: workdir, environment: env, log: log).wait(until: deadline)
+      case .container(let docker, let image, let layout):
+        exit = try ContainerStep(docker: docker, image: image, layout: layout, step: step, attempt: attempt)
+          .run(argv, log: log, until: deadline)
+      }
       if exit == .code(0) { return }
       Self.append(log, "==> step \(step.name): \(exit)\n")
       if let runDeadline, Date() >= runDeadline { throw RunError("the run timed out during step '\(step.name)'") }

@@ -36,7 +36,10 @@ public struct ReplicaRecord: Sendable, Hashable {
   public var pid: Int32?
   /// The kernel's start time of the process: a pid reused by another process differs.
   public var startTicks: UInt64?
+  /// The host port the replica answers on (published from its container with docker).
   public var port: Int?
+  /// The container's id with the docker runtime; nil for a process.
+  public var container: String?
   public var startedAt: Date
   /// Consecutive failed health probes.
   public var failures = 0
@@ -142,13 +145,14 @@ extension StateStore {
       try db.execute(
         sql: """
           INSERT OR REPLACE INTO replica
-            (id, deployment, version, template, commit_id, health, pid, start_ticks, port, started_at, failures)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            (id, deployment, version, template, commit_id, health, pid, start_ticks, port, container_id,
+             started_at, failures)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           replica.id, replica.deployment, replica.revision.modelVersion, replica.revision.template, replica.commit,
           replica.health.rawValue, replica.pid, replica.startTicks.map { Int64(clamping: $0) }, replica.port,
-          replica.startedAt.timeIntervalSince1970, replica.failures,
+          replica.container, replica.startedAt.timeIntervalSince1970, replica.failures,
         ])
     }
   }
@@ -210,6 +214,7 @@ extension StateStore {
     replica.pid = (row["pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }
     replica.startTicks = (row["start_ticks"] as Int64?).map { UInt64(clamping: $0) }
     replica.port = row["port"]
+    replica.container = row["container_id"]
     replica.failures = row["failures"]
     return replica
   }

@@ -53,7 +53,7 @@ struct ApplyCommand: ParsableCommand {
 }
 
 /// The reconciler of the one-shot commands (`apply`, `rollback`): the state folder's lock held,
-/// the desired state read, serving on the process runtime without a router (`agent run` serves
+/// the desired state read, serving on the configured runtime without a router (`agent run` serves
 /// the stable endpoints, and adopts the replicas these commands start).
 struct LocalReconciler {
   let lock: StateLock
@@ -73,10 +73,14 @@ struct LocalReconciler {
     let store: StateStore
     do { store = try StateStore(folder: folder) } catch { throw CommandFailure(error.description) }
     let registry = (configuration?.registry ?? .builtin).driver(store: store, folder: folder)
-    let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
+    let runtime = configuration?.runtime ?? .process
+    var runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
+    runner.docker = runtime.training(stateFolder: folder)
     let progress: @Sendable (String) -> Void = { line in Terminal.standardError.write(line + "\n") }
     let serving = ServingExecutor(
-      store: store, registry: registry, repository: repository, stateFolder: folder, progress: progress)
+      store: store, registry: registry, repository: repository, stateFolder: folder,
+      docker: runtime.docker(stateFolder: folder),
+      defaultRuntime: runtime.deploymentDefault, progress: progress)
     let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving, progress: progress)
     return LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
   }

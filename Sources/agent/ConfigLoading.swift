@@ -37,3 +37,31 @@ extension AgentConfig.Registry {
     }
   }
 }
+
+extension AgentConfig.Runtime {
+  /// The engine of deployments on the docker runtime: the configured one, else Docker's default
+  /// socket (contacted only when a deployment asks for `runtime: docker`).
+  func docker(stateFolder: String) -> DockerRuntime {
+    let owner = DockerRuntime.owner(stateFolder: stateFolder)
+    guard case .docker(let settings) = self else {
+      return DockerRuntime(engine: DockerEngine(address: AgentConfig.Docker().socket), owner: owner)
+    }
+    let tls =
+      settings.socket.hasPrefix("tcp://") && (settings.tlsCA != nil || settings.tlsCertificate != nil)
+      ? TLSFiles(ca: settings.tlsCA, certificate: settings.tlsCertificate, key: settings.tlsKey) : nil
+    return DockerRuntime(
+      engine: DockerEngine(address: settings.socket, tls: tls), pullMissing: settings.pullMissing, owner: owner)
+  }
+
+  /// Where a deployment that does not name a runtime runs.
+  var deploymentDefault: Deployment.Runtime {
+    if case .docker = self { return .docker }
+    return .process
+  }
+
+  /// Training steps run as containers (of a pipeline's `image`) with the docker runtime only.
+  func training(stateFolder: String) -> DockerRuntime? {
+    if case .docker = self { return docker(stateFolder: stateFolder) }
+    return nil
+  }
+}

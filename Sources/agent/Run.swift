@@ -64,7 +64,8 @@ struct RunCommand: AsyncParsableCommand {
     let store: StateStore
     do { store = try StateStore(folder: folder) } catch { throw CommandFailure("\(error)") }
     let registry = configuration.registry.driver(store: store, folder: folder)
-    let runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
+    var runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
+    runner.docker = configuration.runtime.training(stateFolder: folder)
     let shutdown = ShutdownFlag()
     let router = ProxyRouter(logger: logger)
     let notifier =
@@ -78,7 +79,9 @@ struct RunCommand: AsyncParsableCommand {
     ) { line in logger.info("\(line)") }
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
-      monitors: monitors, progress: { line in logger.info("\(line)") }, shouldStop: { shutdown.isRaised })
+      monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),
+      defaultRuntime: configuration.runtime.deploymentDefault, progress: { line in logger.info("\(line)") },
+      shouldStop: { shutdown.isRaised })
     let writeBack =
       configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
     let reconciler = Reconciler(

@@ -69,8 +69,11 @@ func quickstartReplica(_ folder: Folder, version: Int = 3, env: [String: String]
     let folder = try Folder()
     let handle = try runtime.start(try quickstartReplica(folder))
     #expect(runtime.isRunning(handle))
-    var other = handle
-    other.startTime += 1
+    guard case .process(let pid, let startTime) = handle.identity else {
+      Issue.record("a process runtime handle names a process")
+      return
+    }
+    let other = ReplicaHandle(.process(pid: pid, startTime: startTime + 1), port: handle.port)
     #expect(!runtime.isRunning(other))
     runtime.stop(handle)
     #expect(!runtime.isRunning(handle))

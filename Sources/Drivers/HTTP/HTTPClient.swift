@@ -20,6 +20,20 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
   public init(_ description: String) { self.description = description }
 }
 
+/// Files for an `https://` peer that wants a client certificate (Docker's `tcp://` with TLS):
+/// the CA to verify it by, and this client's certificate and key (PEM).
+public struct TLSFiles: Sendable, Hashable {
+  public var ca: String?
+  public var certificate: String?
+  public var key: String?
+
+  public init(ca: String? = nil, certificate: String? = nil, key: String? = nil) {
+    self.ca = ca
+    self.certificate = certificate
+    self.key = key
+  }
+}
+
 /// HTTP through libcurl: one easy handle per request, owned and freed here.
 ///
 /// Blocking: call it from a thread that may wait (a health probe, a driver call), never from an
@@ -32,7 +46,7 @@ public enum HTTPClient {
 
   public static func request(
     _ method: String, _ url: String, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval,
-    unixSocket: String? = nil
+    unixSocket: String? = nil, tls: TLSFiles? = nil
   ) throws -> HTTPResponse {
     guard ready, let handle = curl_easy_init() else { throw HTTPError("libcurl could not start") }
     defer { curl_easy_cleanup(handle) }
@@ -47,6 +61,12 @@ public enum HTTPClient {
     status = status == CURLE_OK ? modelops_curl_set_long(handle, CURLOPT_NOSIGNAL, 1) : status
     if let unixSocket, status == CURLE_OK {
       status = modelops_curl_set_string(handle, CURLOPT_UNIX_SOCKET_PATH, unixSocket)
+    }
+    if let tls {
+      for (option, path) in [(CURLOPT_CAINFO, tls.ca), (CURLOPT_SSLCERT, tls.certificate), (CURLOPT_SSLKEY, tls.key)]
+      where status == CURLE_OK {
+        if let path { status = modelops_curl_set_string(handle, option, path) }
+      }
     }
     if list != nil, status == CURLE_OK { status = modelops_curl_set_pointer(handle, CURLOPT_HTTPHEADER, list) }
     guard status == CURLE_OK else { throw HTTPError("cannot set up the request to \(url): \(message(status))") }

@@ -47,12 +47,16 @@ enum ConfigDecoder {
       case let other?: c.error("unknown registry type '\(other)' (expected builtin or mlflow)", at: n)
       }
     }
-    if let n = f["runtime"], let r = Fields(n, path: "runtime", allowed: ["type", "socket"], context: c) {
+    if let n = f["runtime"],
+      let r = Fields(n, path: "runtime", allowed: ["type", "socket", "pull", "tls"], context: c)
+    {
       switch r["type"].flatMap({ c.string($0, "runtime.type") }) {
-      case "process", nil: config.runtime = .process
-      case "docker":
-        let socket = r["socket"].flatMap { c.nonEmptyString($0, "runtime.socket") } ?? "/var/run/docker.sock"
-        config.runtime = .docker(socket: socket)
+      case "process", nil:
+        for key in ["socket", "pull", "tls"] {
+          if let extra = r[key] { c.error("'runtime.\(key)' is for the docker runtime", at: extra) }
+        }
+        config.runtime = .process
+      case "docker": config.runtime = .docker(Self.docker(r, context: c))
       case let other?: c.error("unknown runtime type '\(other)' (expected process or docker)", at: n)
       }
     }
@@ -158,6 +162,39 @@ enum ConfigDecoder {
 
   /// A secret written inline: `scheme://user:password@host…`, or any user part of an http(s)
   /// URL (a token as the user name); `ssh://git@host/…` names a user, not a secret.
+  static func docker(_ r: Fields, context c: DecodeContext) -> AgentConfig.Docker {
+    var docker = AgentConfig.Docker()
+    if let n = r["socket"], let socket = c.nonEmptyString(n, "runtime.socket") {
+      if socket.hasPrefix("tcp://") {
+        let rest = socket.dropFirst("tcp://".count)
+        if rest.isEmpty || rest.contains("/") || rest.contains("@") {
+          c.error("'runtime.socket' must be a socket path, unix://PATH or tcp://HOST:PORT", at: n)
+        }
+      } else if socket.contains("://") && !socket.hasPrefix("unix://") {
+        c.error("'runtime.socket' must be a socket path, unix://PATH or tcp://HOST:PORT", at: n)
+      }
+      docker.socket = socket
+    }
+    if let n = r["pull"] {
+      switch c.string(n, "runtime.pull") {
+      case "never": docker.pullMissing = false
+      case "missing": docker.pullMissing = true
+      case let other?: c.error("unknown pull policy '\(other)' (expected never or missing)", at: n)
+      case nil: break
+      }
+    }
+    if let n = r["tls"], let t = Fields(n, path: "runtime.tls", allowed: ["ca", "cert", "key"], context: c) {
+      docker.tlsCA = t["ca"].flatMap { c.nonEmptyString($0, "runtime.tls.ca") }
+      docker.tlsCertificate = t["cert"].flatMap { c.nonEmptyString($0, "runtime.tls.cert") }
+      docker.tlsKey = t["key"].flatMap { c.nonEmptyString($0, "runtime.tls.key") }
+      if !docker.socket.hasPrefix("tcp://") { c.error("'runtime.tls' needs a tcp:// socket", at: n) }
+      if (docker.tlsCertificate == nil) != (docker.tlsKey == nil) {
+        c.error("'runtime.tls' needs both 'cert' and 'key', or neither", at: n)
+      }
+    }
+    return docker
+  }
+
   static func holdsPassword(_ url: String) -> Bool {
     guard let scheme = url.range(of: "://") else { return false }
     let authority = url[scheme.upperBound...].prefix { $0 != "/" }

@@ -25,7 +25,21 @@ public struct AgentConfig: Sendable, Hashable {
 
   public enum Runtime: Sendable, Hashable {
     case process
-    case docker(socket: String)
+    case docker(Docker)
+  }
+
+  /// A Docker engine (or podman's compatible service).
+  public struct Docker: Sendable, Hashable {
+    /// A unix socket path (`unix://PATH` too) or `tcp://HOST:PORT`.
+    public var socket = "/var/run/docker.sock"
+    /// `missing`: pull an image the engine lacks; `never` (the default): that is an error.
+    public var pullMissing = false
+    /// For `tcp://` with TLS (PEM files): the CA, and this client's certificate and key.
+    public var tlsCA: String?
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+
+    public init() {}
   }
 
   public struct Notify: Sendable, Hashable {

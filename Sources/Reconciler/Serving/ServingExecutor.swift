@@ -8,14 +8,19 @@ import Synchronization
 /// A rollout stopped between steps because the agent is shutting down; it resumes on the next start.
 struct Interrupted: Error {}
 
-/// Carries out serving actions on the process runtime: rollouts by strategy, scaling, self-heal,
-/// rollbacks and removal. Every replica is recorded before its process starts and every step of a
-/// rollout is saved, so an agent killed at any point adopts what runs and carries on.
+/// Carries out serving actions on the process or docker runtime: rollouts by strategy, scaling,
+/// self-heal, rollbacks and removal. Every replica is recorded before its process or container
+/// starts and every step of a rollout is saved, so an agent killed at any point adopts what runs
+/// and carries on.
 public final class ServingExecutor: Sendable {
   let store: StateStore
   let registry: any ModelRegistry
   let repository: GitRepository
-  let runtime = ProcessRuntime()
+  let processes = ProcessRuntime()
+  /// The docker runtime, when the agent has an engine configured.
+  let docker: DockerRuntime?
+  /// The runtime of a deployment that does not name one (the agent configuration's).
+  let defaultRuntime: Deployment.Runtime
   let checkouts: URL
   let logs: URL
   let router: (any TrafficRouter)?
@@ -35,8 +40,8 @@ public final class ServingExecutor: Sendable {
 
   public init(
     store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String,
-    router: (any TrafficRouter)? = nil, monitors: MonitorRunner? = nil,
-    progress: @escaping @Sendable (String) -> Void = { _ in },
+    router: (any TrafficRouter)? = nil, monitors: MonitorRunner? = nil, docker: DockerRuntime? = nil,
+    defaultRuntime: Deployment.Runtime = .process, progress: @escaping @Sendable (String) -> Void = { _ in },
     shouldStop: @escaping @Sendable () -> Bool = { false }
   ) {
     self.store = store
@@ -47,6 +52,8 @@ public final class ServingExecutor: Sendable {
     self.logs = state.appendingPathComponent("replicas")
     self.router = router
     self.monitors = monitors
+    self.docker = docker
+    self.defaultRuntime = defaultRuntime
     self.progress = progress
     self.shouldStop = shouldStop
   }
@@ -135,6 +142,7 @@ public final class ServingExecutor: Sendable {
     deadline: Date? = nil
   ) throws -> Int {
     let name = deployment.metadata.name
+    try adoptContainers(of: name)
     var mine: [ReplicaRecord] = []
     for replica in try store.replicas(of: name) where replica.revision == revision {
       if [.exited, .unhealthy, .altered].contains(replica.health) || !isAlive(replica) {
@@ -176,7 +184,9 @@ public final class ServingExecutor: Sendable {
   ) throws -> ReplicaRecord {
     let name = deployment.metadata.name
     let spec = deployment.spec
-    guard let command = spec.command, !command.isEmpty else {
+    let runtime = try runtime(for: deployment)
+    let command = spec.command ?? []
+    if runtime is ProcessRuntime, command.isEmpty {
       throw RunError("deployment \(name) has no command for the process runtime")
     }
     let suffix = UUID().uuidString.prefix(6).lowercased()
@@ -187,21 +197,31 @@ public final class ServingExecutor: Sendable {
     // Recorded before the process exists: a crash in between leaves a row to clean, never an orphan.
     try store.saveReplica(replica)
     try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+    var replicaSpec = ReplicaSpec(
+      deployment: name, id: replica.id, command: command, directory: folder.path, env: spec.env,
+      port: replica.port ?? 0, model: spec.model.model, modelVersion: revision.modelVersion,
+      modelPath: modelPath.path, memoryLimit: spec.resources.memory.map { $0.bytes },
+      log: logs.appendingPathComponent("\(replica.id).log").path)
+    replicaSpec.revision = "v\(revision.modelVersion)/\(revision.template)"
+    replicaSpec.image = spec.image
+    replicaSpec.containerPort = spec.port
+    replicaSpec.cpus = spec.resources.cpus
     do {
-      let handle = try runtime.start(
-        ReplicaSpec(
-          deployment: name, id: replica.id, command: command, directory: folder.path, env: spec.env,
-          port: replica.port ?? 0, model: spec.model.model, modelVersion: revision.modelVersion,
-          modelPath: modelPath.path, memoryLimit: spec.resources.memory.map { $0.bytes },
-          log: logs.appendingPathComponent("\(replica.id).log").path))
-      replica.pid = handle.pid
-      replica.startTicks = handle.startTime
+      let handle = try runtime.start(replicaSpec)
+      switch handle.identity {
+      case .process(let pid, let startTime):
+        replica.pid = pid
+        replica.startTicks = startTime
+      case .container(let id):
+        replica.container = id
+      }
       try store.saveReplica(replica)
     } catch {
       try? store.deleteReplica(replica.id)
       throw error
     }
-    progress("  started replica \(replica.id) (pid \(replica.pid ?? 0), port \(replica.port ?? 0))")
+    let identity = replica.container.map { "container \($0.prefix(12))" } ?? "pid \(replica.pid ?? 0)"
+    progress("  started replica \(replica.id) (\(identity), port \(replica.port ?? 0))")
     return replica
   }
 
@@ -235,20 +255,72 @@ public final class ServingExecutor: Sendable {
   }
 
   func isAlive(_ replica: ReplicaRecord) -> Bool {
-    guard let handle = handle(replica) else { return false }
+    guard let (runtime, handle) = handle(replica) else { return false }
     return runtime.isRunning(handle)
   }
 
-  private func handle(_ replica: ReplicaRecord) -> ReplicaHandle? {
-    guard let pid = replica.pid, let ticks = replica.startTicks, let port = replica.port else { return nil }
-    return ReplicaHandle(pid: pid, startTime: ticks, port: port)
+  /// The replica's process or container, and the runtime it runs on; nil before it was started.
+  private func handle(_ replica: ReplicaRecord) -> (any ReplicaRuntime, ReplicaHandle)? {
+    guard let port = replica.port else { return nil }
+    if let container = replica.container {
+      guard let docker else { return nil }
+      return (docker, ReplicaHandle(.container(id: container), port: port))
+    }
+    guard let pid = replica.pid, let ticks = replica.startTicks else { return nil }
+    return (processes, ReplicaHandle(.process(pid: pid, startTime: ticks), port: port))
   }
 
-  /// Stops the replica's process (if it is still the one started) and forgets it.
+  /// The runtime a deployment's new replicas start on.
+  private func runtime(for deployment: Deployment) throws -> any ReplicaRuntime {
+    switch deployment.spec.runtime ?? defaultRuntime {
+    case .process: return processes
+    case .docker:
+      guard let docker else {
+        throw RunError(
+          "deployment \(deployment.metadata.name) asks for the docker runtime, which this agent has not configured")
+      }
+      return docker
+    }
+  }
+
+  /// Stops the replica's process or container (if it is still the one started) and forgets it.
   func stop(_ replica: ReplicaRecord) throws {
-    if let handle = handle(replica) { runtime.stop(handle) }
+    let log = logs.appendingPathComponent("\(replica.id).log").path
+    if let (runtime, handle) = handle(replica) {
+      runtime.stop(handle, log: log)
+    } else if let docker,
+      let found = try? docker.engine.list(labels: [
+        DockerRuntime.Label.owner: docker.owner, DockerRuntime.Label.replica: replica.id,
+      ])
+    {
+      // Recorded, but the agent stopped before it recorded the container it created.
+      for container in found { docker.stop(ReplicaHandle(.container(id: container.id), port: 0), log: log) }
+    }
     try store.deleteReplica(replica.id)
     probedAt.withLock { _ = $0.removeValue(forKey: replica.id) }
+  }
+
+  /// Docker: finds the deployment's containers by label. A recorded replica whose container id
+  /// was never saved (the agent stopped in between) gets it back; a container no replica record
+  /// names (its record was removed, or the state was reset) is removed rather than left running
+  /// outside the agent's routes.
+  func adoptContainers(of name: String) throws {
+    guard let docker, let containers = try? docker.containers(of: name) else { return }
+    let records = Dictionary(try store.replicas(of: name).map { ($0.id, $0) }) { a, _ in a }
+    for container in containers {
+      guard let id = container.labels[DockerRuntime.Label.replica], var record = records[id] else {
+        progress("  removing container \(container.names.first ?? container.id) of \(name): no replica record names it")
+        docker.stop(
+          ReplicaHandle(.container(id: container.id), port: 0),
+          log: logs.appendingPathComponent("stray-\(container.id.prefix(12)).log").path)
+        continue
+      }
+      if record.container == nil, record.pid == nil {
+        record.container = container.id
+        try store.saveReplica(record)
+        progress("  adopted container \(container.id.prefix(12)) of replica \(id)")
+      }
+    }
   }
 
   /// A checkout of the commit under `STATE/checkouts/<commit>`, made once and shared by replicas.
@@ -301,8 +373,9 @@ public final class ServingExecutor: Sendable {
     for replica in replicas where replica.health == .starting {
       // A starting replica is the executor's to watch, unless its process is gone or it was never
       // started (an agent killed between recording it and starting it).
-      let orphaned = replica.pid == nil && now.timeIntervalSince(replica.startedAt) > 120
-      guard (replica.pid != nil && !isAlive(replica)) || orphaned else { continue }
+      let started = handle(replica) != nil
+      let orphaned = !started && now.timeIntervalSince(replica.startedAt) > 120
+      guard (started && !isAlive(replica)) || orphaned else { continue }
       if (try? store.updateReplicaHealth(replica.id, health: .exited, failures: replica.failures)) == true {
         lost = true
       }
