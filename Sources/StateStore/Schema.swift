@@ -138,10 +138,6 @@ enum Schema {
     migrator.registerMigration("v3") { db in
       try db.alter(table: "deployment") { t in t.add(column: "scale_down_at", .double) }
     }
-    // Docker runtime: the container a replica runs in (its id, as the engine names it).
-    migrator.registerMigration("v4") { db in
-      try db.alter(table: "replica") { t in t.add(column: "container_id", .text) }
-    }
     return migrator
   }
 }
