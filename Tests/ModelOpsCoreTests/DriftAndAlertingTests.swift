@@ -186,3 +186,56 @@ import Testing
     #expect(errors("source: {url: /srv/ml.git}\nprometheus: {url: 'http://127.0.0.1:9090'}\n") == "")
   }
 }
+
+@Suite struct RuntimeConfigTests {
+  func parse(_ yaml: String) -> Result<AgentConfig, ConfigError> {
+    AgentConfig.parse(Array(("source: {url: /srv/git/ml.git}\n" + yaml).utf8), path: "agent.yaml")
+  }
+
+  func errors(_ yaml: String) -> String {
+    switch parse(yaml) {
+    case .success: return ""
+    case .failure(let error): return error.description
+    }
+  }
+
+  @Test func theDockerRuntimeTakesASocketAPullPolicyAndTLSFiles() throws {
+    guard case .docker(let plain) = try parse("runtime: {type: docker}\n").get().runtime else {
+      Issue.record("runtime: docker")
+      return
+    }
+    #expect(plain.socket == "/var/run/docker.sock")
+    #expect(!plain.pullMissing)
+    let yaml =
+      "runtime:\n  type: docker\n  socket: tcp://10.0.0.5:2376\n  pull: missing\n"
+      + "  tls: {ca: /etc/docker/ca.pem, cert: /etc/docker/cert.pem, key: /etc/docker/key.pem}\n"
+    guard case .docker(let remote) = try parse(yaml).get().runtime else {
+      Issue.record("runtime: docker over tcp")
+      return
+    }
+    #expect(remote.socket == "tcp://10.0.0.5:2376")
+    #expect(remote.pullMissing)
+    #expect(remote.tlsCA == "/etc/docker/ca.pem")
+    #expect(remote.tlsCertificate == "/etc/docker/cert.pem")
+    #expect(remote.tlsKey == "/etc/docker/key.pem")
+    #expect(try parse("runtime: {type: process}\n").get().runtime == .process)
+  }
+
+  @Test func runtimeMistakesAreLocated() {
+    #expect(
+      errors("runtime: {type: docker, pull: always}\n")
+        == "agent.yaml:2:31: error: unknown pull policy 'always' (expected never or missing)")
+    #expect(
+      errors("runtime: {type: docker, socket: 'http://h:2375'}\n")
+        == "agent.yaml:2:33: error: 'runtime.socket' must be a socket path, unix://PATH or tcp://HOST:PORT")
+    #expect(
+      errors("runtime: {type: docker, tls: {ca: /ca.pem}}\n")
+        == "agent.yaml:2:30: error: 'runtime.tls' needs a tcp:// socket")
+    #expect(
+      errors("runtime: {type: docker, socket: 'tcp://h:2376', tls: {cert: /c.pem}}\n")
+        == "agent.yaml:2:54: error: 'runtime.tls' needs both 'cert' and 'key', or neither")
+    #expect(
+      errors("runtime: {type: process, socket: /x.sock}\n").contains("'runtime.socket' is for the docker runtime"))
+    #expect(errors("runtime: {type: podman}\n").contains("unknown runtime type 'podman' (expected process or docker)"))
+  }
+}
