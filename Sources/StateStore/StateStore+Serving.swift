@@ -169,6 +169,16 @@ extension StateStore {
     }
   }
 
+  /// Records the container a replica runs in, found after the fact (adoption by label); returns
+  /// false when the replica is no longer recorded.
+  @discardableResult
+  public func updateReplicaContainer(_ id: String, container: String) throws(StateError) -> Bool {
+    try write { db in
+      try db.execute(sql: "UPDATE replica SET container_id = ? WHERE id = ?", arguments: [container, id])
+      return db.changesCount > 0
+    }
+  }
+
   public func deleteReplica(_ id: String) throws(StateError) {
     try write { db in try db.execute(sql: "DELETE FROM replica WHERE id = ?", arguments: [id]) }
   }

@@ -52,7 +52,9 @@ import Testing
     #expect(listed.map(\.id) == [id])
     #expect(try DockerRuntime(engine: service.engine, owner: "another-agent").containers(of: spec.deployment).isEmpty)
 
+    let stopping = Date()
     runtime.stop(handle, log: spec.log)
+    #expect(Date().timeIntervalSince(stopping) < 4, "SIGTERM reaches the server (an init is PID 1), no 5 s wait")
     #expect(!runtime.isRunning(handle))
     #expect(try service.engine.inspect(id) == nil, "stopped replicas are removed")
     #expect(!HealthProbe.check(port: spec.port, path: "/healthz", timeout: 1))

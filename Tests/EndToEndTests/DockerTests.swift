@@ -72,12 +72,33 @@ import Testing
     let serving = Set(containers().map(\.id))
     #expect(containers().allSatisfy { $0.labels[DockerRuntime.Label.revision]?.hasPrefix("v2/") == true })
 
-    // Restarted, the agent adopts the running containers by label instead of starting others.
+    // Restarted, the agent adopts the running containers instead of starting others: by the id it
+    // recorded, or by label for a replica whose container id it never saved (as when an agent dies
+    // between creating a container and recording it). A labelled container no record names goes.
     #expect(agent.terminate(within: 20) == 0, "\(log())")
     #expect(Set(containers().map(\.id)) == serving, "containers outlive the agent")
+    let forget =
+      "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
+      + "db.execute('UPDATE replica SET container_id = NULL WHERE id = (SELECT min(id) FROM replica)'); db.commit()"
+    #expect(try run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", forget, repo.state + "/state.db"]).status == 0)
+    var stray = ContainerSpec(name: "modelops-iris-api-stray-\(owner)", image: service.pythonImage)
+    stray.command = ["python3", "-c", "import time; time.sleep(300)"]
+    stray.labels = [
+      DockerRuntime.Label.owner: owner, DockerRuntime.Label.deployment: "iris-api",
+      DockerRuntime.Label.replica: "iris-api-v9-stray",
+    ]
+    let strayID = try service.engine.create(stray)
+    try service.engine.start(strayID)
+    #expect(containers().count == 3)
     agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run2.log"))
     #expect(agent.waitUntil(60) { ServingTests.sample(listen, 10).allSatisfy { $0 == 2 } }, "\(log())")
-    #expect(Set(containers().map(\.id)) == serving)
+    #expect(agent.waitUntil(30) { Set(containers().map(\.id)) == serving }, "\(log())")
+    #expect(log().contains("adopted container"), "\(log())")
+    #expect(log().contains("no replica record names it"), "\(log())")
+    let strayGone = {
+      if case .some(.none) = try? service.engine.inspect(strayID) { return true } else { return false }
+    }
+    #expect(agent.waitUntil(30) { strayGone() }, "the stray is removed")
 
     // An image the engine does not have fails the rollout with a clear error; v2 keeps serving.
     try repo.edit("manifests/deploy/iris-api.yaml") {

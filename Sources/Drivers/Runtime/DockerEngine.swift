@@ -241,8 +241,10 @@ public struct ContainerSpec: Sendable {
   }
 
   var engineJSON: [String: Any] {
+    // An init process as PID 1 (docker-init, podman's catatonit) passes SIGTERM on: a program
+    // run as PID 1 itself ignores it, and every stop would wait out the grace period.
     var host: [String: Any] = [
-      "Binds": binds.map { "\($0.host):\($0.container):\($0.readOnly ? "ro" : "rw")" }
+      "Binds": binds.map { "\($0.host):\($0.container):\($0.readOnly ? "ro" : "rw")" }, "Init": true,
     ]
     var object: [String: Any] = [
       "Image": image, "Env": env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }, "Labels": labels,

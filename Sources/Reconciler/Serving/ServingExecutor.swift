@@ -142,7 +142,7 @@ public final class ServingExecutor: Sendable {
     deadline: Date? = nil
   ) throws -> Int {
     let name = deployment.metadata.name
-    try adoptContainers(of: name)
+    if (deployment.spec.runtime ?? defaultRuntime) == .docker { try adoptContainers(of: name) }
     var mine: [ReplicaRecord] = []
     for replica in try store.replicas(of: name) where replica.revision == revision {
       if [.exited, .unhealthy, .altered].contains(replica.health) || !isAlive(replica) {
@@ -308,19 +308,32 @@ public final class ServingExecutor: Sendable {
     guard let docker, let containers = try? docker.containers(of: name) else { return }
     let records = Dictionary(try store.replicas(of: name).map { ($0.id, $0) }) { a, _ in a }
     for container in containers {
-      guard let id = container.labels[DockerRuntime.Label.replica], var record = records[id] else {
+      guard let id = container.labels[DockerRuntime.Label.replica], let record = records[id] else {
         progress("  removing container \(container.names.first ?? container.id) of \(name): no replica record names it")
         docker.stop(
           ReplicaHandle(.container(id: container.id), port: 0),
           log: logs.appendingPathComponent("stray-\(container.id.prefix(12)).log").path)
         continue
       }
-      if record.container == nil, record.pid == nil {
-        record.container = container.id
-        try store.saveReplica(record)
+      if record.container == nil, record.pid == nil, try store.updateReplicaContainer(id, container: container.id) {
         progress("  adopted container \(container.id.prefix(12)) of replica \(id)")
       }
     }
+  }
+
+  /// Docker: a recorded replica without a container id gets its container back, found by label.
+  private func adoptByLabel(_ replica: ReplicaRecord) -> ReplicaRecord {
+    guard replica.container == nil, replica.pid == nil, let docker,
+      let found = try? docker.engine.list(labels: [
+        DockerRuntime.Label.owner: docker.owner, DockerRuntime.Label.replica: replica.id,
+      ]),
+      let container = found.first,
+      (try? store.updateReplicaContainer(replica.id, container: container.id)) == true
+    else { return replica }
+    progress("  adopted container \(container.id.prefix(12)) of replica \(replica.id)")
+    var adopted = replica
+    adopted.container = container.id
+    return adopted
   }
 
   /// A checkout of the commit under `STATE/checkouts/<commit>`, made once and shared by replicas.
@@ -366,7 +379,9 @@ public final class ServingExecutor: Sendable {
   @discardableResult
   public func probe(all: Bool = false) -> Bool {
     let deployments = declared.withLock { $0 }
-    guard let replicas = try? store.replicas() else { return false }
+    guard let recorded = try? store.replicas() else { return false }
+    // Before judging a replica by its handle, one without (docker: the id never saved) is looked up.
+    let replicas = recorded.map { handle($0) == nil ? adoptByLabel($0) : $0 }
     var changed = false
     var lost = false
     let now = Date()
@@ -418,6 +433,9 @@ public final class ServingExecutor: Sendable {
   /// Remembers the deployments of the desired state being applied, and routes them.
   public func declare(_ deployments: [String: Deployment]) {
     declared.withLock { $0 = deployments }
+    for (name, deployment) in deployments where (deployment.spec.runtime ?? defaultRuntime) == .docker {
+      try? adoptContainers(of: name)
+    }
     publishRoutes()
   }
 
