@@ -323,6 +323,20 @@ final class ServingHarness {
     #expect(try h.answering() == [1, 1])
     #expect(!(try h.store.replicas().contains { $0.id == victim.id }))
   }
+
+  @Test func aStartingReplicaNobodyWaitsForIsProbedIntoTheRoutes() throws {
+    // As after an agent restarted while healing: the replica runs, its record still says starting.
+    let h = try ServingHarness()
+    try h.commit(version: 1, strategy: "{type: rolling}")
+    _ = try h.apply()
+    let replica = try #require(try h.store.replicas().first)
+    #expect(try h.store.updateReplicaHealth(replica.id, health: .starting, failures: 0))
+    h.serving.publishRoutes()
+    #expect(h.router.all.last?.stable.count == 1, "a starting replica is out of the routes")
+    h.serving.probe()
+    #expect(try h.store.replicas().first { $0.id == replica.id }?.health == .healthy)
+    #expect(h.router.all.last?.stable.count == 2, "probed healthy, it is routed again")
+  }
 }
 
 extension ServingHarness {

@@ -33,6 +33,8 @@ public final class ServingExecutor: Sendable {
   let declared = Mutex<[String: Deployment]>([:])
   /// When each replica was last probed (the supervisor probes at each deployment's interval).
   let probedAt = Mutex<[String: Date]>([:])
+  /// The starting replicas this executor is waiting for (the rest are probed by the supervisor).
+  let awaiting = Mutex<Set<String>>([])
   /// How often a starting replica is polled.
   let startupPoll: TimeInterval = 0.2
   /// Rollbacks asked for (`agent rollback`, the API), by deployment, with the version to go to.
@@ -232,6 +234,8 @@ public final class ServingExecutor: Sendable {
     var until = Date().addingTimeInterval(health.startupTimeout.timeInterval)
     if let deadline, deadline < until { until = deadline }
     let log = logs.appendingPathComponent("\(replica.id).log").path
+    awaiting.withLock { _ = $0.insert(replica.id) }
+    defer { awaiting.withLock { _ = $0.remove(replica.id) } }
     while true {
       try checkpoint(replica.deployment, analysing: replica.revision.modelVersion)
       guard isAlive(replica) else {
@@ -390,8 +394,25 @@ public final class ServingExecutor: Sendable {
       // started (an agent killed between recording it and starting it).
       let started = handle(replica) != nil
       let orphaned = !started && now.timeIntervalSince(replica.startedAt) > 120
-      guard (started && !isAlive(replica)) || orphaned else { continue }
-      if (try? store.updateReplicaHealth(replica.id, health: .exited, failures: replica.failures)) == true {
+      if (started && !isAlive(replica)) || orphaned {
+        if (try? store.updateReplicaHealth(replica.id, health: .exited, failures: replica.failures)) == true {
+          lost = true
+        }
+        continue
+      }
+      // One nobody waits for (the agent restarted while it was starting, outside a rollout) is
+      // probed here: healthy joins the routes, past its startup timeout it is replaced.
+      guard started, !awaiting.withLock({ $0.contains(replica.id) }) else { continue }
+      let health = deployments[replica.deployment]?.spec.health ?? Deployment.Health()
+      if let port = replica.port,
+        HealthProbe.check(port: port, path: health.path, timeout: health.timeout.timeInterval)
+      {
+        if (try? store.updateReplicaHealth(replica.id, health: .healthy, failures: 0)) == true { changed = true }
+      } else if now.timeIntervalSince(replica.startedAt) > health.startupTimeout.timeInterval,
+        (try? store.updateReplicaHealth(replica.id, health: .unhealthy, failures: replica.failures)) == true
+      {
+        progress("replica \(replica.id) of \(replica.deployment) did not turn healthy within its startup timeout")
+        changed = true
         lost = true
       }
     }
