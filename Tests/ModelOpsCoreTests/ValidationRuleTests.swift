@@ -190,6 +190,17 @@ let ruleCases: [RuleCase] = [
     document("Deployment", "d2", "model: fraud@production\nruntime: docker\nlisten: 127.0.0.1:9001"),
     "6:3: the docker runtime needs 'image' in 'spec'"),
   RuleCase(
+    "an image reference is checked where it is written",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\nruntime: docker\nimage: Localhost/Serving Image:1\nlisten: 127.0.0.1:9001"),
+    "8:10: 'spec.image' is not an image reference ([HOST/]NAME[:TAG][@sha256:DIGEST], the name lowercase), got 'Localhost/Serving Image:1'"
+  ),
+  RuleCase(
+    "a pipeline's image reference too",
+    document("Pipeline", "p2", "model: fraud\nimage: ../trainer\nsteps: [{name: train, run: python3 train.py}]"),
+    "7:10: 'spec.image' is not an image reference"),
+  RuleCase(
     "variables the agent sets cannot be overridden",
     document(
       "Deployment", "d2",

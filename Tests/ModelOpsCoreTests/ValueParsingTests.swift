@@ -87,3 +87,27 @@ import Testing
     #expect(String(decoding: try JSONEncoder().encode([duration]), as: UTF8.self) == #"["1m30s"]"#)
   }
 }
+
+@Suite struct ImageReferenceTests {
+  @Test(arguments: [
+    "python", "localhost/modelops-python:test", "registry.example.com:5000/team/serving:1.2.3",
+    "ghcr.io/org/model_server__x:v1-rc.2",
+    "localhost/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+  ])
+  func dockerReferencesAreAccepted(image: String) {
+    let yaml =
+      "apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  model: m@1\n"
+      + "  runtime: docker\n  image: \"\(image)\"\n  listen: 127.0.0.1:9001\n"
+    let result = ManifestLoader.load(from: MemoryTree(files: ["d.yaml": yaml]))
+    #expect(!result.diagnostics.contains { $0.message.contains("spec.image") }, "\(result.diagnostics)")
+  }
+
+  @Test(arguments: ["Upper/case:1", "a b", "x:", "-x", "/abs", "x:tag with space", "x@sha256:short", "a//b"])
+  func othersAreRefused(image: String) {
+    let yaml =
+      "apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  model: m@1\n"
+      + "  runtime: docker\n  image: \"\(image)\"\n  listen: 127.0.0.1:9001\n"
+    let result = ManifestLoader.load(from: MemoryTree(files: ["d.yaml": yaml]))
+    #expect(result.diagnostics.contains { $0.message.contains("'spec.image' is not an image reference") })
+  }
+}

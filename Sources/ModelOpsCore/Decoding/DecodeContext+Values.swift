@@ -25,6 +25,25 @@ extension DecodeContext {
     return s
   }
 
+  /// A container image reference as Docker reads one: `[HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]`,
+  /// the path lowercase. Checked here so a typo is a located error, not an engine's 400 later.
+  func imageReference(_ node: YAMLNode, _ field: String) -> String? {
+    guard let image = nonEmptyString(node, field) else { return nil }
+    let component = #"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"#
+    let pattern =
+      // A first part is a registry host only when it says so (a dot, a port, or localhost).
+      #"^(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?/|[A-Za-z0-9-]+:[0-9]+/)?"# + component + "(?:/"
+      + component + ")*"
+      + #"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"#
+    guard image.count <= 255, image.range(of: pattern, options: .regularExpression) != nil else {
+      error(
+        "'\(field)' is not an image reference ([HOST/]NAME[:TAG][@sha256:DIGEST], the name lowercase), got '\(image)'",
+        at: node)
+      return nil
+    }
+    return image
+  }
+
   func int(_ node: YAMLNode, _ field: String, in range: ClosedRange<Int>) -> Int? {
     guard case .int(let value) = node.scalar?.resolved else {
       error("'\(field)' must be an integer, got \(node.typeDescription)", at: node)

@@ -17,7 +17,7 @@ enum DeploymentDecoder {
       spec.command = c.stringList(n, "spec.command")
       if spec.command?.isEmpty == true { c.error("'spec.command' must not be empty", at: n) }
     }
-    if let n = f["image"] { spec.image = c.nonEmptyString(n, "spec.image") }
+    if let n = f["image"] { spec.image = c.imageReference(n, "spec.image") }
     switch spec.runtime {
     case .process where f["command"] == nil:
       c.error("the process runtime needs 'command' in 'spec'", at: node)

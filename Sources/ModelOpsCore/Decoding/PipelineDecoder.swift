@@ -18,7 +18,7 @@ enum PipelineDecoder {
         c.error("'spec.workdir' must be a path inside the repository, got '\(dir)'", at: n)
       }
     }
-    if let n = f["image"] { spec.image = c.nonEmptyString(n, "spec.image") }
+    if let n = f["image"] { spec.image = c.imageReference(n, "spec.image") }
     if let n = f["params"] {
       var suffixes: [String: String] = [:]
       spec.params =
