@@ -87,15 +87,25 @@ struct ContainerStep {
     let id = try engine.create(spec)
     defer { try? engine.remove(id) }
     try engine.start(id)
-    let code = try engine.wait(id, until: deadline)
+    // The step's output goes to the run's log as it is written, as a process step's does.
+    guard let writer = FileHandle(forWritingAtPath: log) else { throw RunError("cannot write \(log)") }
+    defer { try? writer.close() }
+    _ = try? writer.seekToEnd()
+    let sink = LogSink(writer)
+    let ended = try engine.followLogs(id, until: deadline) { sink.write($0) }
+    let code = ended ? try engine.wait(id, until: Date().addingTimeInterval(30)) : nil
     if code == nil { try? engine.stop(id, grace: 2) }
-    if let output = try? engine.logs(id), !output.isEmpty {
-      TrainingRunner.append(log, String(decoding: output, as: UTF8.self))
-    }
     guard let code else { return .timedOut }
     if code != 0, (try? engine.inspect(id))??.state.oomKilled == true {
       TrainingRunner.append(log, "==> step \(step.name): the container ran out of memory\n")
     }
     return .code(Int32(truncatingIfNeeded: code))
   }
+}
+
+/// Appends a container's output to a run log from libcurl's callback.
+private final class LogSink {
+  let handle: FileHandle
+  init(_ handle: FileHandle) { self.handle = handle }
+  func write(_ data: Data) { try? handle.write(contentsOf: data) }
 }

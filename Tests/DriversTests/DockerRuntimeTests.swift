@@ -1,6 +1,7 @@
 import Drivers
 import Foundation
 import ModelOpsTesting
+import Synchronization
 import Testing
 
 /// The docker runtime against a real engine: podman's Docker-compatible service, started by the
@@ -125,5 +126,45 @@ import Testing
     }
     // A name that would leave the API path is refused before anything is sent.
     #expect(throws: DockerError.self) { try engine.inspect("../../images/x") }
+  }
+}
+
+@Suite struct ContainerLogTests {
+  @Test func outputIsFollowedAsItIsWrittenAndTheExitCodeRead() throws {
+    let service = try PodmanService.shared()
+    let engine = service.engine
+    var spec = ContainerSpec(name: "modelops-follow-\(UUID().uuidString.prefix(8))", image: service.pythonImage)
+    spec.command = [
+      "python3", "-c",
+      "import sys, time\nprint('first', flush=True)\ntime.sleep(1.5)\nprint('second', file=sys.stderr, flush=True)\nsys.exit(3)",
+    ]
+    spec.labels = ["modelops.test": "follow"]
+    let id = try engine.create(spec)
+    defer { try? engine.remove(id) }
+    try engine.start(id)
+    let started = Date()
+    let pieces = Mutex<[(at: TimeInterval, text: String)]>([])
+    let ended = try engine.followLogs(id, until: Date().addingTimeInterval(30)) { data in
+      pieces.withLock { $0.append((Date().timeIntervalSince(started), String(decoding: data, as: UTF8.self))) }
+    }
+    #expect(ended)
+    let seen = pieces.withLock { $0 }
+    #expect(seen.map(\.text).joined() == "first\nsecond\n")
+    let first = try #require(seen.first { $0.text.contains("first") })
+    #expect(first.at < 1.4, "'first' arrived while the container still ran, not at its end")
+    #expect(try engine.wait(id, until: Date().addingTimeInterval(10)) == 3)
+  }
+
+  @Test func aFollowThatOutlastsItsDeadlineSaysSoAndLeavesTheContainerRunning() throws {
+    let service = try PodmanService.shared()
+    let engine = service.engine
+    var spec = ContainerSpec(name: "modelops-slow-\(UUID().uuidString.prefix(8))", image: service.pythonImage)
+    spec.command = ["python3", "-c", "import time; time.sleep(60)"]
+    let id = try engine.create(spec)
+    defer { try? engine.remove(id) }
+    try engine.start(id)
+    #expect(try engine.followLogs(id, until: Date().addingTimeInterval(1)) { _ in } == false)
+    #expect(try engine.inspect(id)?.state.running == true)
+    #expect(try engine.wait(id, until: Date().addingTimeInterval(0.5)) == nil)
   }
 }

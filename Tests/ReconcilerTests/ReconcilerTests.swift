@@ -16,7 +16,7 @@ final class Harness {
   let registry: BuiltinRegistry
   let reconciler: Reconciler
 
-  init(_ files: [String: String]) throws {
+  init(_ files: [String: String], docker: DockerRuntime? = nil) throws {
     repo = try GitFixture()
     for (path, text) in files { try repo.write(path, text) }
     try repo.commit("initial")
@@ -26,6 +26,7 @@ final class Harness {
     var runner = TrainingRunner(
       store: store, registry: registry, repository: try GitRepository.open(repo.path), stateFolder: state)
     runner.backoff = 0.05
+    runner.docker = docker
     reconciler = Reconciler(store: store, registry: registry, runner: runner)
   }
 

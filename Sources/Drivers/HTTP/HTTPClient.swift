@@ -46,11 +46,11 @@ public enum HTTPClient {
 
   public static func request(
     _ method: String, _ url: String, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval,
-    unixSocket: String? = nil, tls: TLSFiles? = nil
+    unixSocket: String? = nil, tls: TLSFiles? = nil, stream: ((Data) -> Void)? = nil
   ) throws -> HTTPResponse {
     guard ready, let handle = curl_easy_init() else { throw HTTPError("libcurl could not start") }
     defer { curl_easy_cleanup(handle) }
-    let sink = Sink()
+    let sink = Sink(stream: stream)
     var list: UnsafeMutablePointer<curl_slist>?
     defer { curl_slist_free_all(list) }
     for (name, value) in headers.sorted(by: { $0.key < $1.key }) { list = curl_slist_append(list, "\(name): \(value)") }
@@ -112,16 +112,25 @@ public enum HTTPClient {
   private static func message(_ code: CURLcode) -> String { String(cString: curl_easy_strerror(code)) }
 }
 
-/// Collects a response body for the write callback (called from within `curl_easy_perform`).
+/// Collects a response body for the write callback (called from within `curl_easy_perform`), or
+/// hands each piece to `stream` as it arrives (a body without end, as a followed log; the
+/// response's body is then empty).
 private final class Sink {
   var data = Data()
   var overflowed = false
+  let stream: ((Data) -> Void)?
+
+  init(stream: ((Data) -> Void)?) { self.stream = stream }
 }
 
 private let writeBody: modelops_curl_write_fn = { pointer, size, count, userdata in
   guard let pointer, let userdata else { return 0 }
   let sink = Unmanaged<Sink>.fromOpaque(userdata).takeUnretainedValue()
   let bytes = size * count
+  if let stream = sink.stream {
+    stream(Data(bytes: pointer, count: bytes))
+    return bytes
+  }
   guard sink.data.count + bytes <= HTTPClient.maxBody else {
     sink.overflowed = true
     return 0

@@ -129,6 +129,25 @@ public struct DockerEngine: Sendable {
     return Self.demultiplex(response.body)
   }
 
+  /// Follows the container's output until it stops (or `until` passes), handing stdout and stderr
+  /// to `receive` as they are written; returns false when `until` came first.
+  public func followLogs(_ id: String, until: Date?, receive: @escaping (Data) -> Void) throws -> Bool {
+    let limit = until.map { max(0.05, $0.timeIntervalSinceNow) } ?? 7 * 24 * 3600
+    let frames = LogFrames(receive)
+    do {
+      _ = try call(
+        "GET", "/containers/\(try Self.pathComponent(id))/logs?follow=true&stdout=true&stderr=true",
+        what: "follow the logs of \(id)", timeout: limit, stream: { frames.feed($0) })
+      frames.finish()
+      return true
+    } catch let error as DockerError where error.status == nil {
+      frames.finish()
+      guard let info = try inspect(id) else { throw DockerError("container \(id) disappeared") }
+      if info.state.running { return false }
+      throw error
+    }
+  }
+
   /// Waits until the container stops and returns its exit code; nil when `until` came first
   /// (the container is left running).
   public func wait(_ id: String, until: Date?) throws -> Int? {
@@ -148,13 +167,13 @@ public struct DockerEngine: Sendable {
 
   private func call(
     _ method: String, _ path: String, body: Data? = nil, what: String, timeout: TimeInterval? = nil,
-    allow: Set<Int> = []
+    allow: Set<Int> = [], stream: ((Data) -> Void)? = nil
   ) throws -> HTTPResponse {
     let response: HTTPResponse
     do {
       response = try HTTPClient.request(
         method, base + path, headers: body == nil ? [:] : ["Content-Type": "application/json"], body: body,
-        timeout: timeout ?? self.timeout, unixSocket: socket, tls: tls)
+        timeout: timeout ?? self.timeout, unixSocket: socket, tls: tls, stream: stream)
     } catch {
       throw DockerError("cannot \(what): the docker engine at \(address) did not answer (\(error))")
     }
@@ -188,23 +207,54 @@ public struct DockerEngine: Sendable {
     return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
   }
 
-  /// Takes apart the engine's log stream: frames of an 8-byte header (stream, 0, 0, 0, big-endian
-  /// length) and the bytes. A stream that does not start with a header (a TTY) is returned as is.
+  /// Takes apart the engine's log stream (see LogFrames), all of it at once.
   static func demultiplex(_ stream: Data) -> Data {
-    let bytes = [UInt8](stream)
-    guard let first = bytes.first, first <= 2, bytes.count >= 8, bytes[1] == 0, bytes[2] == 0, bytes[3] == 0 else {
-      return stream
-    }
     var output = Data()
-    var index = 0
-    while index + 8 <= bytes.count {
-      let length = bytes[(index + 4)..<(index + 8)].reduce(0) { $0 << 8 | Int($1) }
-      let start = index + 8
-      let end = min(bytes.count, start + length)
-      output.append(contentsOf: bytes[start..<end])
-      index = end
-    }
+    let frames = LogFrames { output.append($0) }
+    frames.feed(stream)
+    frames.finish()
     return output
+  }
+
+}
+
+/// Takes the engine's multiplexed log stream apart as it arrives: a frame's header or bytes may be
+/// split across pieces. A stream that does not start with a header (a TTY) is passed on as is.
+final class LogFrames {
+  private var pending: [UInt8] = []
+  private var raw: Bool?
+  private let receive: (Data) -> Void
+
+  init(_ receive: @escaping (Data) -> Void) { self.receive = receive }
+
+  func feed(_ piece: Data) {
+    pending.append(contentsOf: piece)
+    if raw == nil, pending.count >= 8 {
+      raw = !(pending[0] <= 2 && pending[1] == 0 && pending[2] == 0 && pending[3] == 0)
+    }
+    guard let raw else { return }
+    if raw {
+      receive(Data(pending))
+      pending.removeAll()
+      return
+    }
+    var index = 0
+    var output = Data()
+    while index + 8 <= pending.count {
+      let length = pending[(index + 4)..<(index + 8)].reduce(0) { $0 << 8 | Int($1) }
+      guard index + 8 + length <= pending.count else { break }
+      output.append(contentsOf: pending[(index + 8)..<(index + 8 + length)])
+      index += 8 + length
+    }
+    pending.removeFirst(index)
+    if !output.isEmpty { receive(output) }
+  }
+
+  /// When the stream ends: fewer than 8 bytes (too short to tell a TTY) are passed on; what is
+  /// left of a cut-off frame is not.
+  func finish() {
+    if !pending.isEmpty, raw != false { receive(Data(pending)) }
+    pending.removeAll()
   }
 }
 
