@@ -293,8 +293,11 @@ public struct ContainerSpec: Sendable {
   var engineJSON: [String: Any] {
     // An init process as PID 1 (docker-init, podman's catatonit) passes SIGTERM on: a program
     // run as PID 1 itself ignores it, and every stop would wait out the grace period.
+    // Bind mounts as `Mounts` objects, not `host:container:ro` strings: a path with a colon in it
+    // stays one path.
     var host: [String: Any] = [
-      "Binds": binds.map { "\($0.host):\($0.container):\($0.readOnly ? "ro" : "rw")" }, "Init": true,
+      "Mounts": binds.map { ["Type": "bind", "Source": $0.host, "Target": $0.container, "ReadOnly": $0.readOnly] },
+      "Init": true,
     ]
     var object: [String: Any] = [
       "Image": image, "Env": env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }, "Labels": labels,
@@ -341,12 +344,23 @@ public struct ContainerInfo: Sendable, Decodable {
   public struct HostConfig: Sendable, Decodable {
     public var memory: Int64?
     public var nanoCpus: Int64?
-    public var binds: [String]?
 
     enum CodingKeys: String, CodingKey {
       case memory = "Memory"
       case nanoCpus = "NanoCpus"
-      case binds = "Binds"
+    }
+  }
+
+  public struct Mount: Sendable, Decodable {
+    public var source: String?
+    public var destination: String?
+    /// Writable.
+    public var rw: Bool?
+
+    enum CodingKeys: String, CodingKey {
+      case source = "Source"
+      case destination = "Destination"
+      case rw = "RW"
     }
   }
 
@@ -355,6 +369,7 @@ public struct ContainerInfo: Sendable, Decodable {
   public var state: State
   public var config: Config
   public var hostConfig: HostConfig?
+  public var mounts: [Mount]?
 
   enum CodingKeys: String, CodingKey {
     case id = "Id"
@@ -362,6 +377,7 @@ public struct ContainerInfo: Sendable, Decodable {
     case state = "State"
     case config = "Config"
     case hostConfig = "HostConfig"
+    case mounts = "Mounts"
   }
 }
 
