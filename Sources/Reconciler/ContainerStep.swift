@@ -63,8 +63,8 @@ enum StepPlace: Sendable {
   case container(DockerRuntime, image: String, layout: RunLayout)
 }
 
-/// One attempt of one step as a container: created with the run's folders mounted, waited for
-/// until it exits or the deadline passes, its output appended to the run's log, then removed.
+/// One attempt of one step as a container: created with the run's folders mounted, its output
+/// followed into the run's log until it exits or the deadline passes (then stopped), removed.
 struct ContainerStep {
   let docker: DockerRuntime
   let image: String
@@ -81,8 +81,7 @@ struct ContainerStep {
     spec.binds = layout.binds
     spec.labels = [
       DockerRuntime.Label.owner: docker.owner, DockerRuntime.Label.run: layout.runID,
-      DockerRuntime.Label.step: step.name,
-      "modelops.pipeline": layout.pipeline.metadata.name,
+      DockerRuntime.Label.step: step.name, DockerRuntime.Label.pipeline: layout.pipeline.metadata.name,
     ]
     let id = try engine.create(spec)
     defer { try? engine.remove(id) }
@@ -91,9 +90,9 @@ struct ContainerStep {
     guard let writer = FileHandle(forWritingAtPath: log) else { throw RunError("cannot write \(log)") }
     defer { try? writer.close() }
     _ = try? writer.seekToEnd()
-    let sink = LogSink(writer)
-    let ended = try engine.followLogs(id, until: deadline) { sink.write($0) }
-    let code = ended ? try engine.wait(id, until: Date().addingTimeInterval(30)) : nil
+    let ended = try engine.followLogs(id, until: deadline) { try? writer.write(contentsOf: $0) }
+    // The followed output ends when the container does; `wait` then only reads its exit code.
+    let code = ended ? try engine.wait(id, until: deadline) : nil
     if code == nil { try? engine.stop(id, grace: 2) }
     guard let code else { return .timedOut }
     if code != 0, (try? engine.inspect(id))??.state.oomKilled == true {
@@ -101,11 +100,4 @@ struct ContainerStep {
     }
     return .code(Int32(truncatingIfNeeded: code))
   }
-}
-
-/// Appends a container's output to a run log from libcurl's callback.
-private final class LogSink {
-  let handle: FileHandle
-  init(_ handle: FileHandle) { self.handle = handle }
-  func write(_ data: Data) { try? handle.write(contentsOf: data) }
 }

@@ -30,6 +30,7 @@ public struct DockerRuntime: ReplicaRuntime {
     public static let deployment = "modelops.deployment"
     public static let revision = "modelops.revision"
     public static let replica = "modelops.replica"
+    public static let pipeline = "modelops.pipeline"
     public static let run = "modelops.run"
     public static let step = "modelops.step"
   }
@@ -73,7 +74,7 @@ public struct DockerRuntime: ReplicaRuntime {
     container.publish = (spec.containerPort, spec.port)
     container.memory = spec.memoryLimit
     container.cpus = spec.cpus
-    let id = try createReplacingLeftover(container)
+    let id = try engine.create(container)
     do {
       try engine.start(id)
     } catch {
@@ -116,16 +117,5 @@ public struct DockerRuntime: ReplicaRuntime {
           + "unless runtime.pull is 'missing': build or load it there first")
     }
     try engine.pull(image)
-  }
-
-  /// Creates the container; one of the same name left by an agent killed before it recorded the
-  /// id is removed first (its replica was never recorded as started).
-  func createReplacingLeftover(_ container: ContainerSpec) throws -> String {
-    do {
-      return try engine.create(container)
-    } catch let error as DockerError where error.status == 409 {
-      try engine.remove(container.name)
-      return try engine.create(container)
-    }
   }
 }
