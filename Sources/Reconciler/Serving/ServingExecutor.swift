@@ -157,6 +157,11 @@ public final class ServingExecutor: Sendable {
       for replica in mine.suffix(mine.count - count) { try stop(replica) }
       mine.removeLast(mine.count - count)
     }
+    // The starting replicas this call waits for are its own: the supervisor leaves them alone
+    // (it would route one before the others, and before the rollout step, were it to probe them).
+    var claimed = mine.filter { $0.health == .starting }.map(\.id)
+    awaiting.withLock { $0.formUnion(claimed) }
+    defer { awaiting.withLock { $0.subtract(claimed) } }
     let missing = max(0, count - mine.count)
     var started: [ReplicaRecord] = []
     if missing > 0 {
@@ -164,7 +169,9 @@ public final class ServingExecutor: Sendable {
       let folder = try checkout(commit)
       let modelPath = try registry.servingFolder(model: deployment.spec.model.model, version: revision.modelVersion)
       for _ in 0..<missing {
-        started.append(try startReplica(deployment, revision, commit: commit, folder: folder, modelPath: modelPath))
+        let replica = try startReplica(deployment, revision, commit: commit, folder: folder, modelPath: modelPath)
+        started.append(replica)
+        claimed.append(replica.id)
       }
     }
     for replica in (mine + started) where replica.health == .starting {
@@ -197,7 +204,14 @@ public final class ServingExecutor: Sendable {
       health: .starting, startedAt: Date())
     replica.port = try FreePort.pick()
     // Recorded before the process exists: a crash in between leaves a row to clean, never an orphan.
-    try store.saveReplica(replica)
+    // Claimed first, so the supervisor never probes it as a replica nobody waits for.
+    awaiting.withLock { _ = $0.insert(replica.id) }
+    do {
+      try store.saveReplica(replica)
+    } catch {
+      awaiting.withLock { _ = $0.remove(replica.id) }
+      throw error
+    }
     try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
     var replicaSpec = ReplicaSpec(
       deployment: name, id: replica.id, command: command, directory: folder.path, env: spec.env,
@@ -220,6 +234,7 @@ public final class ServingExecutor: Sendable {
       try store.saveReplica(replica)
     } catch {
       try? store.deleteReplica(replica.id)
+      awaiting.withLock { _ = $0.remove(replica.id) }
       throw error
     }
     let identity = replica.container.map { "container \($0.prefix(12))" } ?? "pid \(replica.pid ?? 0)"
@@ -234,8 +249,6 @@ public final class ServingExecutor: Sendable {
     var until = Date().addingTimeInterval(health.startupTimeout.timeInterval)
     if let deadline, deadline < until { until = deadline }
     let log = logs.appendingPathComponent("\(replica.id).log").path
-    awaiting.withLock { _ = $0.insert(replica.id) }
-    defer { awaiting.withLock { _ = $0.remove(replica.id) } }
     while true {
       try checkpoint(replica.deployment, analysing: replica.revision.modelVersion)
       guard isAlive(replica) else {
