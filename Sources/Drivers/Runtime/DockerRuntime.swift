@@ -41,10 +41,11 @@ public struct DockerRuntime: ReplicaRuntime {
     self.owner = owner
   }
 
-  /// An owner name for a state folder: the start of its path's digest.
+  /// An owner name for a state folder: the start of its real path's digest (the same folder
+  /// named through a symlink or a relative path is the same owner).
   public static func owner(stateFolder: String) -> String {
     var hasher = SHA256()
-    hasher.update(Data(URL(fileURLWithPath: stateFolder).standardizedFileURL.path.utf8))
+    hasher.update(Data(URL(fileURLWithPath: stateFolder).standardizedFileURL.resolvingSymlinksInPath().path.utf8))
     return String(hasher.hexDigest().prefix(12))
   }
 
