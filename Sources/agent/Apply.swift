@@ -69,7 +69,8 @@ struct LocalReconciler {
     do { lock = try StateLock(folder: folder) } catch { throw CommandFailure("\(error)") }
     let repository = try source.repository(configuration)
     let desired = try source.desiredState(
-      at: source.defaultRef(configuration), repository, ManifestReader(path: source.manifestsPath(configuration)))
+      at: source.defaultRef(configuration), repository,
+      ManifestReader(path: source.manifestsPath(configuration), options: .agent(configuration)))
     let store: StateStore
     do { store = try StateStore(folder: folder) } catch { throw CommandFailure(error.description) }
     let registry = (configuration?.registry ?? .builtin).driver(store: store, folder: folder)

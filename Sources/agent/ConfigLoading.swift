@@ -65,3 +65,12 @@ extension AgentConfig.Runtime {
     return nil
   }
 }
+
+extension LoadOptions {
+  /// Loading for an agent with this configuration: deployments must suit its runtime.
+  static func agent(_ configuration: AgentConfig?) -> LoadOptions {
+    var options = LoadOptions()
+    options.defaultRuntime = configuration?.runtime.deploymentDefault
+    return options
+  }
+}

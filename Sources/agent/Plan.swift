@@ -57,12 +57,14 @@ struct PlanCommand: ParsableCommand {
     let manifestsPath = source.manifestsPath(configuration)
     let repository = try source.repository(configuration)
     let headState = try source.desiredState(
-      at: head ?? source.defaultRef(configuration), repository, ManifestReader(path: manifestsPath))
+      at: head ?? source.defaultRef(configuration), repository,
+      ManifestReader(path: manifestsPath, options: .agent(configuration)))
     let options = PlanOptions(allowDeleteAll: allowDeleteAll)
     let now = Date()
 
     if let base {
-      let baseState = try source.desiredState(at: base, repository, ManifestReader(path: manifestsPath))
+      let baseState = try source.desiredState(
+        at: base, repository, ManifestReader(path: manifestsPath, options: .agent(configuration)))
       let observed = ObservedState.assumingApplied(baseState, at: now)
       let plan = Planner.plan(desired: headState, observed: observed, now: now, options: options)
       return PlanReport(

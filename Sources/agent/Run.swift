@@ -90,7 +90,8 @@ struct RunCommand: AsyncParsableCommand {
       logger.info("\(line)")
     }
     let cycle = DaemonCycle(
-      fetch: fetch, branch: source.branch, reader: ManifestReader(path: source.path), reconciler: reconciler)
+      fetch: fetch, branch: source.branch, reader: ManifestReader(path: source.path, options: .agent(configuration)),
+      reconciler: reconciler)
     let state = DaemonState()
     let interval = Duration.milliseconds(source.interval.milliseconds)
     let loop = ReconcileLoop(cycle: cycle, state: state, interval: interval, logger: logger, shutdown: shutdown)
@@ -98,7 +99,8 @@ struct RunCommand: AsyncParsableCommand {
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
     var api = Self.api(
-      store: store, repository: repository, manifestsPath: source.path, cycle: cycle, serving: serving, state: state)
+      store: store, repository: repository, manifestsPath: source.path, options: .agent(configuration), cycle: cycle,
+      serving: serving, state: state)
     api.alerts = { payload in monitors.receive(payload) }
     let webhookSecret = try configuration.webhookSecret.map(Credentials.secret)
     let server = AgentServer.application(
@@ -117,7 +119,7 @@ struct RunCommand: AsyncParsableCommand {
 
   /// The `/api/v1` routes' answers, from the state store, the repository and the loop.
   private static func api(
-    store: StateStore, repository: GitRepository, manifestsPath: String, cycle: DaemonCycle,
+    store: StateStore, repository: GitRepository, manifestsPath: String, options: LoadOptions, cycle: DaemonCycle,
     serving: ServingExecutor, state: DaemonState
   ) -> AgentAPI {
     AgentAPI(
@@ -132,7 +134,7 @@ struct RunCommand: AsyncParsableCommand {
       plan: { ref in
         var desired = cycle.desired
         if let ref {
-          let reader = ManifestReader(path: manifestsPath)
+          let reader = ManifestReader(path: manifestsPath, options: options)
           let commit: CommitInfo
           do { commit = try repository.resolve(ref) } catch { throw APIError(.notFound, "\(error)") }
           let result = reader.load(repository.tree(at: commit))

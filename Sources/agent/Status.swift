@@ -26,7 +26,8 @@ struct StatusCommand: ParsableCommand {
       let store = try openStore(source.state, source.config)
       let repository = try source.repository(configuration)
       let desired = try source.desiredState(
-        at: source.defaultRef(configuration), repository, ManifestReader(path: source.manifestsPath(configuration)))
+        at: source.defaultRef(configuration), repository,
+        ManifestReader(path: source.manifestsPath(configuration), options: .agent(configuration)))
       let observed: ObservedState
       do { observed = try store.observe() } catch { throw CommandFailure("\(error)") }
       let plan = Planner.plan(desired: desired, observed: observed, now: Date())

@@ -161,3 +161,33 @@ final class TemporaryFolder {
     #expect(result.files == ["base.yaml"])
   }
 }
+
+@Suite struct RuntimeFitTests {
+  func load(_ spec: String, runtime: Deployment.Runtime?) -> [String] {
+    var options = LoadOptions()
+    options.defaultRuntime = runtime
+    let yaml =
+      document("Model", "fraud", "aliases: {production: {version: 1}}") + "---\n"
+      + document("Deployment", "api", spec)
+    return ManifestLoader.load(from: MemoryTree(files: ["all.yaml": yaml]), options: options).diagnostics.map(
+      \.description)
+  }
+
+  @Test func aDeploymentNamingNoRuntimeMustSuitTheAgents() {
+    let imageOnly = "model: fraud@production\nimage: localhost/serving:1\nlisten: 127.0.0.1:9001"
+    let commandOnly = "model: fraud@production\ncommand: [python3, serve.py]\nlisten: 127.0.0.1:9001"
+    #expect(load(imageOnly, runtime: nil).isEmpty, "without agent.yaml the runtime is not known")
+    #expect(load(imageOnly, runtime: .docker).isEmpty)
+    #expect(load(commandOnly, runtime: .process).isEmpty)
+    #expect(
+      load(commandOnly, runtime: .docker) == [
+        "all.yaml:11:9: error: deployment 'api' runs on the agent's docker runtime and has no 'image' (or set 'runtime: process')"
+      ])
+    #expect(
+      load(imageOnly, runtime: .process) == [
+        "all.yaml:11:9: error: deployment 'api' runs on the agent's process runtime and has no 'command' (or set 'runtime: docker')"
+      ])
+    // A deployment that names its runtime is judged by that alone.
+    #expect(load("runtime: process\n" + commandOnly, runtime: .docker).isEmpty)
+  }
+}

@@ -8,6 +8,9 @@ public struct LoadOptions: Sendable {
   public var yaml = YAMLLimits()
   /// Symlinks followed one after another before giving up.
   public var maxSymlinkHops = 8
+  /// The agent's runtime, when known (from agent.yaml): a deployment naming none must suit it
+  /// (`image` for docker, `command` for process). nil: not checked (`agent validate` alone).
+  public var defaultRuntime: Deployment.Runtime?
 
   public init() {}
 }
@@ -57,6 +60,7 @@ public enum ManifestLoader {
     }
     diagnostics += ReferenceValidator.check(
       set, declaredWithErrors: declaredWithErrors, references: references, claims: claims)
+    if let runtime = options.defaultRuntime { diagnostics += ReferenceValidator.runtimeFit(set, default: runtime) }
     if files.isEmpty, discovery.diagnostics.isEmpty {
       let shown = display("", root: path, displayRoot: displayRoot)
       diagnostics.append(

@@ -46,6 +46,29 @@ enum ReferenceValidator {
     return diagnostics
   }
 
+  /// Deployments that name no runtime run on the agent's: each must have what that one needs.
+  static func runtimeFit(_ set: ManifestSet, default runtime: Deployment.Runtime) -> [Diagnostic] {
+    var diagnostics: [Diagnostic] = []
+    for (name, deployment) in set.deployments.sorted(by: { $0.key < $1.key }) where deployment.spec.runtime == nil {
+      guard let location = set.locations[ResourceID(.deployment, name)] else { continue }
+      switch runtime {
+      case .docker where deployment.spec.image == nil:
+        diagnostics.append(
+          Diagnostic(
+            .error, at: location,
+            "deployment '\(name)' runs on the agent's docker runtime and has no 'image' (or set 'runtime: process')"))
+      case .process where deployment.spec.command == nil:
+        diagnostics.append(
+          Diagnostic(
+            .error, at: location,
+            "deployment '\(name)' runs on the agent's process runtime and has no 'command' (or set 'runtime: docker')"))
+      default:
+        break
+      }
+    }
+    return diagnostics
+  }
+
   private static func names(of kind: ResourceKind, in set: ManifestSet) -> [String] {
     set.locations.keys.filter { $0.kind == kind }.map(\.name).sorted()
   }
