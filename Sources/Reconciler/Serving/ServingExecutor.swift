@@ -397,8 +397,10 @@ public final class ServingExecutor: Sendable {
   public func probe(all: Bool = false) -> Bool {
     let deployments = declared.withLock { $0 }
     guard let recorded = try? store.replicas() else { return false }
-    // Before judging a replica by its handle, one without (docker: the id never saved) is looked up.
-    let replicas = recorded.map { handle($0) == nil ? adoptByLabel($0) : $0 }
+    // Before judging a replica by its handle, one without (docker: the id never saved) is looked up,
+    // unless the executor is starting it right now (it saves the id itself).
+    let claimed = awaiting.withLock { $0 }
+    let replicas = recorded.map { handle($0) == nil && !claimed.contains($0.id) ? adoptByLabel($0) : $0 }
     var changed = false
     var lost = false
     let now = Date()
