@@ -22,8 +22,8 @@ public struct DockerEngine: Sendable {
   let base: String
   let socket: String?
   let tls: TLSFiles?
-  /// Each call's limit (a container's `wait` has its own).
-  public var timeout: TimeInterval = 30
+  /// Each call's limit (waits, follows and pulls have their own).
+  let timeout: TimeInterval = 30
 
   public static let apiVersion = "v1.41"
 
@@ -321,23 +321,19 @@ public struct ContainerInfo: Sendable, Decodable {
     public var running: Bool
     public var exitCode: Int
     public var oomKilled: Bool
-    public var status: String
 
     enum CodingKeys: String, CodingKey {
       case running = "Running"
       case exitCode = "ExitCode"
       case oomKilled = "OOMKilled"
-      case status = "Status"
     }
   }
 
   public struct Config: Sendable, Decodable {
     public var labels: [String: String]?
-    public var image: String?
 
     enum CodingKeys: String, CodingKey {
       case labels = "Labels"
-      case image = "Image"
     }
   }
 

@@ -49,14 +49,12 @@ public struct DockerRuntime: ReplicaRuntime {
     return String(hasher.hexDigest().prefix(12))
   }
 
-  public static func containerName(replica: String) -> String { "modelops-\(replica)" }
-
   public func start(_ spec: ReplicaSpec) throws -> ReplicaHandle {
     guard let image = spec.image else {
       throw RunError("deployment \(spec.deployment) has no image for the docker runtime")
     }
     try ensureImage(image)
-    var container = ContainerSpec(name: Self.containerName(replica: spec.id), image: image)
+    var container = ContainerSpec(name: "modelops-\(spec.id)", image: image)
     container.env = spec.env
     container.env["PORT"] = String(spec.containerPort)
     container.env["MODELOPS_MODEL"] = spec.model
@@ -96,12 +94,20 @@ public struct DockerRuntime: ReplicaRuntime {
     }
   }
 
-  /// Stops and removes the container; what it wrote is kept in `log` first.
   public func stop(_ handle: ReplicaHandle, log: String) {
-    guard let id = handle.container else { return }
+    if let id = handle.container { stop(container: id, log: log) }
+  }
+
+  /// Stops and removes a container; what it wrote is kept in `log` first.
+  public func stop(container id: String, log: String) {
     try? engine.stop(id, grace: 5)
     if let output = try? engine.logs(id) { try? output.write(to: URL(fileURLWithPath: log)) }
     try? engine.remove(id)
+  }
+
+  /// The container(s) of one replica (by label), whatever their state.
+  public func containers(ofReplica replica: String) throws -> [ContainerSummary] {
+    try engine.list(labels: [Label.owner: owner, Label.replica: replica])
   }
 
   /// The containers of a deployment (by label), whatever their state.

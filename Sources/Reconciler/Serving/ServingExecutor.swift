@@ -144,7 +144,6 @@ public final class ServingExecutor: Sendable {
     deadline: Date? = nil
   ) throws -> Int {
     let name = deployment.metadata.name
-    if (deployment.spec.runtime ?? defaultRuntime) == .docker { try adoptContainers(of: name) }
     var mine: [ReplicaRecord] = []
     for replica in try store.replicas(of: name) where replica.revision == revision {
       if [.exited, .unhealthy, .altered].contains(replica.health) || !isAlive(replica) {
@@ -305,22 +304,18 @@ public final class ServingExecutor: Sendable {
     let log = logs.appendingPathComponent("\(replica.id).log").path
     if let (runtime, handle) = handle(replica) {
       runtime.stop(handle, log: log)
-    } else if let docker,
-      let found = try? docker.engine.list(labels: [
-        DockerRuntime.Label.owner: docker.owner, DockerRuntime.Label.replica: replica.id,
-      ])
-    {
+    } else if let docker, let found = try? docker.containers(ofReplica: replica.id) {
       // Recorded, but the agent stopped before it recorded the container it created.
-      for container in found { docker.stop(ReplicaHandle(.container(id: container.id), port: 0), log: log) }
+      for container in found { docker.stop(container: container.id, log: log) }
     }
     try store.deleteReplica(replica.id)
     probedAt.withLock { _ = $0.removeValue(forKey: replica.id) }
   }
 
-  /// Docker: finds the deployment's containers by label. A recorded replica whose container id
-  /// was never saved (the agent stopped in between) gets it back; a container no replica record
-  /// names (its record was removed, or the state was reset) is removed rather than left running
-  /// outside the agent's routes.
+  /// Docker: finds the deployment's containers by label (each cycle, before anything is planned).
+  /// A recorded replica whose container id was never saved (the agent stopped in between) gets it
+  /// back; a container no replica record names (its record was removed, or the state was reset)
+  /// is removed rather than left running outside the agent's routes.
   func adoptContainers(of name: String) throws {
     guard let docker, let containers = try? docker.containers(of: name) else { return }
     let records = Dictionary(try store.replicas(of: name).map { ($0.id, $0) }) { a, _ in a }
@@ -328,26 +323,27 @@ public final class ServingExecutor: Sendable {
       guard let id = container.labels[DockerRuntime.Label.replica], let record = records[id] else {
         progress("  removing container \(container.names.first ?? container.id) of \(name): no replica record names it")
         docker.stop(
-          ReplicaHandle(.container(id: container.id), port: 0),
-          log: logs.appendingPathComponent("stray-\(container.id.prefix(12)).log").path)
+          container: container.id, log: logs.appendingPathComponent("stray-\(container.id.prefix(12)).log").path)
         continue
       }
-      if record.container == nil, record.pid == nil, try store.updateReplicaContainer(id, container: container.id) {
-        progress("  adopted container \(container.id.prefix(12)) of replica \(id)")
-      }
+      if record.container == nil, record.pid == nil { try adopt(container.id, of: id) }
     }
+  }
+
+  /// Records a replica's container found by label; false when the replica is no longer recorded.
+  @discardableResult
+  private func adopt(_ container: String, of replica: String) throws -> Bool {
+    guard try store.updateReplicaContainer(replica, container: container) else { return false }
+    progress("  adopted container \(container.prefix(12)) of replica \(replica)")
+    return true
   }
 
   /// Docker: a recorded replica without a container id gets its container back, found by label.
   private func adoptByLabel(_ replica: ReplicaRecord) -> ReplicaRecord {
     guard replica.container == nil, replica.pid == nil, let docker,
-      let found = try? docker.engine.list(labels: [
-        DockerRuntime.Label.owner: docker.owner, DockerRuntime.Label.replica: replica.id,
-      ]),
-      let container = found.first,
-      (try? store.updateReplicaContainer(replica.id, container: container.id)) == true
+      let container = (try? docker.containers(ofReplica: replica.id))?.first,
+      (try? adopt(container.id, of: replica.id)) == true
     else { return replica }
-    progress("  adopted container \(container.id.prefix(12)) of replica \(replica.id)")
     var adopted = replica
     adopted.container = container.id
     return adopted
