@@ -133,7 +133,7 @@ extension AgentServer {
     -> Response
   {
     guard authorised(request, token) else { return unauthorised }
-    let result: Result<String, APIError> = await ReconcileLoop.onOwnThread {
+    let result: Result<String, APIError> = await onOwnThread {
       do { return .success(try body()) } catch let error as APIError { return .failure(error) } catch {
         return .failure(APIError(.internalServerError, "\(error)"))
       }

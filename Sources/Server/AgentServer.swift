@@ -19,13 +19,13 @@ public enum AgentServer {
     }
     router.get("metrics") { _, _ in
       var body = await metrics(state)
-      if let calls { body += await ReconcileLoop.onOwnThread { calls.metrics() } }
+      if let calls { body += await onOwnThread { calls.metrics() } }
       return text(body, contentType: "text/plain; version=0.0.4")
     }
     let api = router.group("api/v1")
     api.post("sync") { request, _ in
       guard authorised(request, token) else { return text("missing or wrong bearer token\n", .unauthorized) }
-      await state.requestSync()
+      state.requestSync()
       return text("{\"status\":\"sync requested\"}\n", .accepted, contentType: "application/json")
     }
     if let calls {
@@ -40,8 +40,8 @@ public enum AgentServer {
         } catch {
           return json(try encode(["error": "\(error)"]), .badRequest)
         }
-        let outcome = await ReconcileLoop.onOwnThread { calls.alerts(payload) }
-        if outcome.fired { await state.requestSync() }
+        let outcome = await onOwnThread { calls.alerts(payload) }
+        if outcome.fired { state.wake() }
         return json(try encode(["alerts": payload.alerts.count, "matched": outcome.matched]))
       }
     }
@@ -54,7 +54,7 @@ public enum AgentServer {
       guard GitWebhook.verify(headers: request.headers, body: Data(buffer: body), secret: secret) else {
         return json(#"{"error":"missing or wrong signature"}"#, .unauthorized)
       }
-      await state.requestSync()
+      state.requestSync()
       return json(#"{"status":"sync requested"}"#, .accepted)
     }
     return Application(

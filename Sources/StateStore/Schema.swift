@@ -138,6 +138,42 @@ enum Schema {
     migrator.registerMigration("v3") { db in
       try db.alter(table: "deployment") { t in t.add(column: "scale_down_at", .double) }
     }
+    // Nothing waits: a canary step's start (its pause is data, not a sleeping thread) and whether
+    // `agent promote` skipped it; each run's step, attempt and process (or container) so a
+    // restarted agent adopts it; each resource's waiting/retrying/stalled condition with its
+    // backoff; rollbacks asked for and not yet carried out.
+    migrator.registerMigration("v4") { db in
+      try db.alter(table: "deployment") { t in
+        t.add(column: "rollout_step_started_at", .double)
+        t.add(column: "rollout_pause_skipped", .boolean).notNull().defaults(to: false)
+      }
+      // When a replica first answered its health check (nil: never — it failed while starting).
+      try db.alter(table: "replica") { t in t.add(column: "ready_at", .double) }
+      try db.alter(table: "run") { t in
+        t.add(column: "step", .integer).notNull().defaults(to: 0)
+        t.add(column: "attempt", .integer).notNull().defaults(to: 1)
+        t.add(column: "pid", .integer)
+        t.add(column: "start_ticks", .integer)
+        t.add(column: "container_id", .text)
+        t.add(column: "step_deadline", .double)
+        t.add(column: "next_attempt_at", .double)
+        t.add(column: "error", .text)
+      }
+      try db.create(table: "resource_condition") { t in
+        t.primaryKey("resource", .text)
+        t.column("action", .text).notNull()
+        t.column("state", .text).notNull()  // waiting | retrying | stalled
+        t.column("reason", .text).notNull()
+        t.column("attempts", .integer).notNull().defaults(to: 0)
+        t.column("next_at", .double)
+        t.column("since", .double).notNull()
+      }
+      try db.create(table: "rollback_request") { t in
+        t.primaryKey("deployment", .text)
+        t.column("version", .integer)
+        t.column("at", .double).notNull()
+      }
+    }
     return migrator
   }
 }

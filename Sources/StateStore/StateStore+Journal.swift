@@ -23,6 +23,8 @@ public struct RunRecord: Sendable, Hashable, Codable {
   public var startedAt: Date?
   public var finishedAt: Date?
   public var registeredVersion: Int?
+  /// Why a run failed or was interrupted.
+  public var error: String?
 }
 
 /// A registered version with everything the registry knows of it.
@@ -59,6 +61,11 @@ extension StateStore {
         sql: "UPDATE journal SET status = ?, finished_at = ?, error = ? WHERE id = ?",
         arguments: [error == nil ? "succeeded" : "failed", time.timeIntervalSince1970, error, id])
     }
+  }
+
+  /// Forgets an intent that changed nothing (an action that only waited again).
+  public func journalDiscard(_ id: Int64) throws(StateError) {
+    try write { db in try db.execute(sql: "DELETE FROM journal WHERE id = ?", arguments: [id]) }
   }
 
   /// Intents started and never finished (the agent stopped mid-action).
@@ -122,20 +129,7 @@ extension StateStore {
 
   /// Marks a run finished; `version` is what a successful run registered.
   public func finishRun(id: String, succeeded: Bool, version: Int?, at time: Date) throws(StateError) {
-    try write { db in
-      try db.execute(
-        sql: "UPDATE run SET status = ?, finished_at = ?, registered_version = ? WHERE id = ?",
-        arguments: [succeeded ? "succeeded" : "failed", time.timeIntervalSince1970, version, id])
-    }
-  }
-
-  /// Runs left `running` by an agent that stopped: they are not running any more.
-  public func failInterruptedRuns(at time: Date) throws(StateError) {
-    try write { db in
-      try db.execute(
-        sql: "UPDATE run SET status = 'failed', finished_at = ? WHERE status = 'running'",
-        arguments: [time.timeIntervalSince1970])
-    }
+    try finishRun(id: id, succeeded ? .succeeded : .failed, version: version, at: time)
   }
 
   public func run(id: String) throws(StateError) -> RunRecord? {
@@ -181,6 +175,6 @@ extension StateStore {
       id: row["id"], pipeline: row["pipeline"], status: row["status"], commit: row["commit_id"], reason: row["reason"],
       startedAt: started.map(Date.init(timeIntervalSince1970:)),
       finishedAt: finished.map(Date.init(timeIntervalSince1970:)),
-      registeredVersion: row["registered_version"])
+      registeredVersion: row["registered_version"], error: row["error"])
   }
 }

@@ -99,7 +99,8 @@ extension StateStore {
       var seen = pipelines[name] ?? ObservedPipeline()
       let status: String = row["status"]
       let started: Double? = row["started_at"]
-      if let started { seen.lastStartedAt = Date(timeIntervalSince1970: started) }
+      // An interrupted run (the agent stopped it) answered nothing: it does not count as started.
+      if let started, status != "interrupted" { seen.lastStartedAt = Date(timeIntervalSince1970: started) }
       switch status {
       case "running": seen.running = true
       case "queued": seen.queued = true
@@ -124,6 +125,7 @@ extension StateStore {
       seen.previous = record.previous
       seen.rolloutTarget = record.rollout
       seen.rolloutStep = record.rolloutStep
+      seen.rolloutPromoted = record.rolloutPauseSkipped
       deployments[record.name] = seen
     }
     for row in try Row.fetchAll(db, sql: "SELECT * FROM replica ORDER BY started_at, id") {

@@ -22,6 +22,10 @@ public struct DeploymentRecord: Sendable, Hashable {
   /// When the replicas of revisions neither active nor rolling out (the previous one, kept for a
   /// fast rollback after a switch) are stopped; nil: at once.
   public var scaleDownAt: Date?
+  /// When the rollout's current step began (a canary step's pause counts from here).
+  public var rolloutStepStartedAt: Date?
+  /// `agent promote` skipped the current step's pause.
+  public var rolloutPauseSkipped = false
 
   public init(name: String) { self.name = name }
 }
@@ -43,6 +47,8 @@ public struct ReplicaRecord: Sendable, Hashable {
   public var startedAt: Date
   /// Consecutive failed health probes.
   public var failures = 0
+  /// When it first answered its health check; nil: never (yet).
+  public var readyAt: Date?
 
   public init(
     id: String, deployment: String, revision: Revision, commit: String?, health: ObservedDeployment.ReplicaHealth,
@@ -77,33 +83,36 @@ extension StateStore {
           INSERT OR REPLACE INTO deployment
             (name, active_version, active_template, active_commit, previous_version, previous_template,
              previous_commit, rollout_version, rollout_template, rollout_commit, rollout_step, rollout_weight,
-             rollout_progress_at, desired_replicas, scale_down_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             rollout_progress_at, desired_replicas, scale_down_at, rollout_step_started_at, rollout_pause_skipped)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           record.name, record.active?.modelVersion, record.active?.template, record.activeCommit,
           record.previous?.modelVersion, record.previous?.template, record.previousCommit,
           record.rollout?.modelVersion, record.rollout?.template, record.rolloutCommit, record.rolloutStep,
           record.rolloutWeight, record.rolloutProgressAt?.timeIntervalSince1970, record.desiredReplicas,
-          record.scaleDownAt?.timeIntervalSince1970,
+          record.scaleDownAt?.timeIntervalSince1970, record.rolloutStepStartedAt?.timeIntervalSince1970,
+          record.rolloutPauseSkipped,
         ])
     }
   }
 
-  /// Approves the switch of a blue-green rollout waiting on its preview (`agent promote`), with
-  /// an event; false when the deployment has no rollout waiting.
+  /// `agent promote`: the rollout in flight stops waiting for a person or a timer — a blue-green
+  /// preview switches, a canary step's pause ends — at the next reconcile, with an event; false
+  /// when the deployment has no rollout in flight.
   public func approvePromotion(_ name: String, at time: Date) throws(StateError) -> Bool {
     try write { db in
       try db.execute(
         sql: """
-          UPDATE deployment SET rollout_step = 2, rollout_progress_at = ?
-          WHERE name = ? AND rollout_version IS NOT NULL AND rollout_step = 1
+          UPDATE deployment SET rollout_pause_skipped = 1, rollout_progress_at = ?
+          WHERE name = ? AND rollout_version IS NOT NULL AND rollout_pause_skipped = 0
           """,
         arguments: [time.timeIntervalSince1970, name])
       guard db.changesCount > 0 else { return false }
       try Self.insertEvent(
         db, kind: "promote-approved", resource: ResourceID(.deployment, name), commit: nil, cause: "agent promote",
-        message: "the preview takes all traffic at the next reconcile", at: time)
+        message: "the rollout's current wait (a preview, or a canary step's pause) ends at the next reconcile",
+        at: time)
       return true
     }
   }
@@ -146,13 +155,14 @@ extension StateStore {
         sql: """
           INSERT OR REPLACE INTO replica
             (id, deployment, version, template, commit_id, health, pid, start_ticks, port, container_id,
-             started_at, failures)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             started_at, failures, ready_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           replica.id, replica.deployment, replica.revision.modelVersion, replica.revision.template, replica.commit,
           replica.health.rawValue, replica.pid, replica.startTicks.map { Int64(clamping: $0) }, replica.port,
           replica.container, replica.startedAt.timeIntervalSince1970, replica.failures,
+          replica.readyAt?.timeIntervalSince1970,
         ])
     }
   }
@@ -164,7 +174,12 @@ extension StateStore {
   ) throws(StateError) -> Bool {
     try write { db in
       try db.execute(
-        sql: "UPDATE replica SET health = ?, failures = ? WHERE id = ?", arguments: [health.rawValue, failures, id])
+        sql: """
+          UPDATE replica SET health = ?, failures = ?,
+            ready_at = CASE WHEN ? = 'healthy' THEN COALESCE(ready_at, ?) ELSE ready_at END
+          WHERE id = ?
+          """,
+        arguments: [health.rawValue, failures, health.rawValue, Date().timeIntervalSince1970, id])
       return db.changesCount > 0
     }
   }
@@ -205,6 +220,8 @@ extension StateStore {
     record.rolloutProgressAt = (row["rollout_progress_at"] as Double?).map(Date.init(timeIntervalSince1970:))
     record.desiredReplicas = row["desired_replicas"]
     record.scaleDownAt = (row["scale_down_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+    record.rolloutStepStartedAt = (row["rollout_step_started_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+    record.rolloutPauseSkipped = row["rollout_pause_skipped"] ?? false
     return record
   }
 
@@ -226,6 +243,7 @@ extension StateStore {
     replica.port = row["port"]
     replica.container = row["container_id"]
     replica.failures = row["failures"]
+    replica.readyAt = (row["ready_at"] as Double?).map(Date.init(timeIntervalSince1970:))
     return replica
   }
 }

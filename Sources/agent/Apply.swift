@@ -12,9 +12,13 @@ struct ApplyCommand: ParsableCommand {
     commandName: "apply",
     abstract: "Reconcile once: train, register, promote, roll out; wait until done.",
     discussion: """
-      Progress goes to stderr, the outcome to stdout. Exit status: 0 when every action succeeded, \
-      1 when one failed (or the manifests are invalid). Replicas keep running after apply returns; \
-      a deployment's stable `listen` endpoint is served by `agent run`.
+      Progress goes to stderr, the outcome to stdout. Apply waits for the work it starts: runs, \
+      replicas turning healthy, canary pauses that end within --max-pause. A longer pause (or a \
+      blue-green preview waiting for `agent promote`) is reported as waiting and apply exits: the \
+      rollout is saved at its step, and `agent run` or another apply carries it on (`agent \
+      promote` skips the pause). Exit status: 0 when no action failed, 1 when one failed (or the \
+      manifests are invalid). Replicas keep running after apply returns; a deployment's stable \
+      `listen` endpoint is served by `agent run`.
       """
   )
 
@@ -23,12 +27,16 @@ struct ApplyCommand: ParsableCommand {
   @Flag(help: "Allow a commit that removes every deployment to delete them.")
   var allowDeleteAll = false
 
+  @Option(help: "Sit through canary pauses that end within this many seconds; longer ones are left waiting.")
+  var maxPause: Double = 300
+
   func run() throws {
     try reportingFailures {
       let local = try LocalReconciler.open(source)
       let report: ApplyReport
       do {
-        report = try local.reconciler.apply(local.desired, options: PlanOptions(allowDeleteAll: allowDeleteAll))
+        report = try local.reconciler.apply(
+          local.desired, options: PlanOptions(allowDeleteAll: allowDeleteAll), patience: maxPause)
       } catch let error as StateError {
         throw CommandFailure(error.description)
       }
@@ -48,6 +56,11 @@ struct ApplyCommand: ParsableCommand {
       out += "  not reconciled: \(action.resource) \(action.headline)\n"
     }
     for action in report.held { out += "  held: \(action.resource): \(action.reason)\n" }
+    for outcome in report.waiting {
+      let skip = outcome.action.verb == .rollout ? " (`agent promote \(outcome.action.resource.name)` skips a pause)" : ""
+      out += "  waiting: \(outcome.action.resource): \(outcome.detail)\(skip); `agent run` carries it on\n"
+    }
+    for (action, condition) in report.deferred { out += "  \(action.resource): \(condition.summary)\n" }
     return out
   }
 }
@@ -77,6 +90,7 @@ struct LocalReconciler {
     let runtime = configuration?.runtime ?? .process
     var runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     runner.docker = runtime.training(stateFolder: folder)
+    runner.maxConcurrentRuns = configuration?.maxConcurrentRuns ?? 2
     let progress: @Sendable (String) -> Void = { line in Terminal.standardError.write(line + "\n") }
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder,
@@ -118,7 +132,7 @@ struct RollbackCommand: ParsableCommand {
       }
       let outcome: ApplyReport.Executed
       do {
-        outcome = try local.reconciler.rollback(deployment, toVersion: toVersion, desired: local.desired)
+        outcome = try local.reconciler.rollbackNow(deployment, toVersion: toVersion, desired: local.desired)
       } catch let error as StateError {
         throw CommandFailure(error.description)
       }

@@ -19,8 +19,11 @@ struct RunCommand: AsyncParsableCommand {
     discussion: """
       Needs a configuration (agent.yaml). Serves GET /healthz, GET /readyz, GET /metrics and \
       the API on api.listen (default 127.0.0.1:7070), and each deployment's `listen` address (a \
-      router to its healthy replicas). On SIGTERM or SIGINT the cycle in progress stops at its next \
-      step; replicas keep running and are adopted by the next start.
+      router to its healthy replicas). Nothing waits: training runs, replicas starting and canary \
+      pauses are followed in the background while every other resource keeps reconciling. On \
+      SIGTERM or SIGINT the agent stops within seconds: training steps still running are stopped \
+      (their runs recorded as interrupted, started again by the planner's rules); replicas keep \
+      running and are adopted, and rollouts resume at their saved step, on the next start.
       """
   )
 
@@ -66,6 +69,7 @@ struct RunCommand: AsyncParsableCommand {
     let registry = configuration.registry.driver(store: store, folder: folder)
     var runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     runner.docker = configuration.runtime.training(stateFolder: folder)
+    runner.maxConcurrentRuns = configuration.maxConcurrentRuns
     let shutdown = ShutdownFlag()
     let router = ProxyRouter(logger: logger)
     let notifier =
@@ -80,8 +84,7 @@ struct RunCommand: AsyncParsableCommand {
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),
-      defaultRuntime: configuration.runtime.deploymentDefault, progress: { line in logger.info("\(line)") },
-      shouldStop: { shutdown.isRaised })
+      defaultRuntime: configuration.runtime.deploymentDefault, progress: { line in logger.info("\(line)") })
     let writeBack =
       configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
     let reconciler = Reconciler(
@@ -89,17 +92,20 @@ struct RunCommand: AsyncParsableCommand {
     ) { line in
       logger.info("\(line)")
     }
-    let cycle = DaemonCycle(
+    let watcher = SourceWatcher(
       fetch: fetch, branch: source.branch, reader: ManifestReader(path: source.path, options: .agent(configuration)),
-      reconciler: reconciler)
+      store: store)
     let state = DaemonState()
     let interval = Duration.milliseconds(source.interval.milliseconds)
-    let loop = ReconcileLoop(cycle: cycle, state: state, interval: interval, logger: logger, shutdown: shutdown)
+    let loop = ReconcileLoop(
+      watcher: watcher, reconciler: reconciler, state: state, interval: interval, logger: logger, shutdown: shutdown)
+    let sourceLoop = SourceLoop(watcher: watcher, state: state, interval: interval, logger: logger)
     let supervisor = ReplicaSupervisor(serving: serving, state: state, logger: logger)
+    let runs = RunSupervisor(reconciler: reconciler, state: state, logger: logger)
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
     var api = Self.api(
-      store: store, repository: repository, manifestsPath: source.path, options: .agent(configuration), cycle: cycle,
+      store: store, repository: repository, manifestsPath: source.path, options: .agent(configuration), watcher: watcher,
       serving: serving, state: state)
     api.alerts = { payload in monitors.receive(payload) }
     let webhookSecret = try configuration.webhookSecret.map(Credentials.secret)
@@ -113,18 +119,22 @@ struct RunCommand: AsyncParsableCommand {
       ])
     let group = ServiceGroup(
       configuration: .init(
-        services: [loop, supervisor, router, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // Shut down in reverse order: the reconcile loop first (no new work), then the source
+        // loop, the run supervisor (stops the training steps), the replica supervisor, the API and
+        // the routers.
+        services: [router, server, supervisor, runs, sourceLoop, loop], gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
     return (group, lock)
   }
 
   /// The `/api/v1` routes' answers, from the state store, the repository and the loop.
   private static func api(
-    store: StateStore, repository: GitRepository, manifestsPath: String, options: LoadOptions, cycle: DaemonCycle,
+    store: StateStore, repository: GitRepository, manifestsPath: String, options: LoadOptions, watcher: SourceWatcher,
     serving: ServingExecutor, state: DaemonState
   ) -> AgentAPI {
     AgentAPI(
       status: {
-        guard let desired = cycle.desired else {
+        guard let desired = watcher.desired else {
           throw APIError(.serviceUnavailable, "no valid commit has been read yet")
         }
         let observed = try store.observe()
@@ -132,7 +142,7 @@ struct RunCommand: AsyncParsableCommand {
         return StatusReport.statuses(desired: desired, observed: observed, plan: plan)
       },
       plan: { ref in
-        var desired = cycle.desired
+        var desired = watcher.desired
         if let ref {
           let reader = ManifestReader(path: manifestsPath, options: options)
           let commit: CommitInfo
@@ -154,14 +164,14 @@ struct RunCommand: AsyncParsableCommand {
       models: { name in try store.versions(model: name) },
       run: { id in try store.run(id: id) },
       rollback: { name, version in
-        guard cycle.desired?.manifests.deployments[name] != nil else { return false }
-        serving.requestRollback(name, toVersion: version)
-        await state.requestSync()
+        guard watcher.desired?.manifests.deployments[name] != nil else { return false }
+        try serving.requestRollback(name, toVersion: version)
+        state.wake()
         return true
       },
       promote: { name in
         guard try store.approvePromotion(name, at: Date()) else { return false }
-        await state.requestSync()
+        state.wake()
         return true
       },
       metrics: { servingMetrics(store) },

@@ -106,13 +106,22 @@ final class ServingHarness {
     try repo.commit("v\(version)")
   }
 
-  func apply() throws -> ApplyReport {
+  func desired() throws -> DesiredState {
     let git = try GitRepository.open(repo.path)
     let commit = try git.resolve("HEAD")
     let reader = ManifestReader(path: "manifests")
     let result = reader.load(git.tree(at: commit))
     try #require(result.isValid, "\(result.diagnostics)")
-    return try reconciler.apply(reader.desiredState(result, tree: git.tree(at: commit), commit: commit))
+    return reader.desiredState(result, tree: git.tree(at: commit), commit: commit)
+  }
+
+  func apply() throws -> ApplyReport { try reconciler.apply(try desired()) }
+
+  /// `agent rollback api` without a running agent: driven until the revision rolled back to serves.
+  func rollback() throws -> String {
+    let outcome = try reconciler.rollbackNow("api", toVersion: nil, desired: try desired())
+    if let error = outcome.error { throw RunError(error) }
+    return outcome.detail
   }
 
   /// Versions answering on the replicas recorded now (each asked directly).
@@ -249,8 +258,8 @@ final class ServingHarness {
     _ = try h.apply()
     try h.commit(version: 2, strategy: "{type: rolling}")
     _ = try h.apply()
-    let detail = try h.serving.rollback(try h.desiredDeployment(), toVersion: nil, reason: "test rollback")
-    #expect(detail.hasPrefix("v2/"))
+    let detail = try h.rollback()
+    #expect(detail.hasPrefix("v2/"), "\(detail)")
     #expect(try h.answering() == [1, 1])
     #expect(h.record?.active?.modelVersion == 1)
     #expect(try h.store.failedRevisions(of: "api").map(\.revision.modelVersion) == [2])
@@ -275,7 +284,7 @@ final class ServingHarness {
     #expect(h.serving.scaleDown() == 0, "not due yet")
     // A rollback within the delay switches back to the running v1 replicas: none is started.
     let started = Date()
-    let detail = try h.serving.rollback(try h.desiredDeployment(), toVersion: nil, reason: "test")
+    let detail = try h.rollback()
     let took = Date().timeIntervalSince(started)
     #expect(detail.hasPrefix("v2/"), "\(detail)")
     #expect(Set(try h.store.replicas().compactMap(\.pid)) == v1, "the kept replicas serve again; v2's stopped")

@@ -53,7 +53,7 @@ public struct ProcessRuntime: ReplicaRuntime {
   }
 
   /// Field 22 of `/proc/PID/stat`; nil when the process is gone or a zombie.
-  static func startTime(of pid: Int32) -> UInt64? {
+  public static func startTime(of pid: Int32) -> UInt64? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
       let close = stat.lastIndex(of: ")")
     else { return nil }

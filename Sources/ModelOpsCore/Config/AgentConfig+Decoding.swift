@@ -30,7 +30,7 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 enum ConfigDecoder {
   static func decode(_ root: YAMLNode, _ c: DecodeContext) -> AgentConfig? {
     let allowed = [
-      "source", "state", "registry", "runtime", "prometheus", "api", "webhooks", "notify", "writeBack",
+      "source", "state", "registry", "runtime", "prometheus", "api", "webhooks", "notify", "writeBack", "training",
     ]
     guard let f = Fields(root, path: "", allowed: allowed, context: c), let sourceNode = f.required("source"),
       let source = decodeSource(sourceNode, c)
@@ -73,6 +73,11 @@ enum ConfigDecoder {
         }
         return url
       }
+    }
+    if let n = f["training"], let t = Fields(n, path: "training", allowed: ["maxConcurrentRuns"], context: c),
+      let limit = t["maxConcurrentRuns"].flatMap({ c.int($0, "training.maxConcurrentRuns", in: 1...64) })
+    {
+      config.maxConcurrentRuns = limit
     }
     if let n = f["api"], let a = Fields(n, path: "api", allowed: ["listen", "token"], context: c) {
       config.apiListen = a["listen"].flatMap { DeploymentDecoder.decodeListen($0, "api.listen", deployment: "", c) }

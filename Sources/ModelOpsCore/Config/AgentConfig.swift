@@ -68,6 +68,8 @@ public struct AgentConfig: Sendable, Hashable {
   public var notify: [Notify] = []
   /// Push a `modelops/rollback/<deployment>` branch on a rollback.
   public var writeBack = false
+  /// Training runs at once (`training.maxConcurrentRuns`); more wait their turn, oldest first.
+  public var maxConcurrentRuns = 2
 }
 
 /// A secret given by reference, never inline: `{env: NAME}` or `{file: PATH}`.

@@ -139,6 +139,8 @@ public struct ObservedDeployment: Sendable, Hashable {
   /// The revision being rolled out, and the strategy step it reached.
   public var rolloutTarget: Revision?
   public var rolloutStep = 0
+  /// `agent promote` was given for the rollout's current wait (a blue-green preview's switch).
+  public var rolloutPromoted = false
   public var replicas: [Replica] = []
   public var desiredReplicas = 0
   /// Revisions rolled back: not retried until the desired revision changes.

@@ -43,7 +43,9 @@ extension PlanningContext {
       }
       if template != active.template { why.append("replica template changed") }
       let resuming = desired != nil && seen.rolloutTarget == desired
-      if resuming, case .blueGreen(let preview, false) = deployment.spec.strategy, seen.rolloutStep == 1 {
+      if resuming, case .blueGreen(let preview, false) = deployment.spec.strategy, seen.rolloutStep == 1,
+        !seen.rolloutPromoted
+      {
         actions.append(
           Action(
             .hold, id,

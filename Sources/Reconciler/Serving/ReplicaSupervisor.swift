@@ -1,22 +1,11 @@
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 
-/// Set once the agent begins a graceful shutdown: long waits (a canary pause, a replica
-/// starting) stop at their next step boundary, leaving the rollout saved to resume on restart.
-public final class ShutdownFlag: Sendable {
-  private let raised = Atomic<Bool>(false)
-
-  public init() {}
-
-  public func raise() { raised.store(true, ordering: .relaxed) }
-  public var isRaised: Bool { raised.load(ordering: .relaxed) }
-}
-
-/// Probes every replica at its deployment's `health.interval` between cycles, and scrapes the
-/// monitors at theirs: when a replica exits or turns unhealthy it leaves the routes at once, and
-/// when a monitor starts firing, a cycle is asked for (which replaces or rolls back).
+/// Probes every replica between passes (starting ones at each tick, serving ones at their
+/// deployment's `health.interval`), stops replicas whose scale-down delay is over, and scrapes the
+/// monitors at theirs. A replica turning healthy or leaving service, or a monitor starting to
+/// fire, wakes the reconcile loop (which advances the rollout, replaces, or rolls back).
 public struct ReplicaSupervisor: Service {
   let serving: ServingExecutor
   let state: DaemonState
@@ -33,13 +22,13 @@ public struct ReplicaSupervisor: Service {
   public func run() async throws {
     while !Task.isShuttingDownGracefully {
       let serving = serving
-      let lost = await ReconcileLoop.onOwnThread {
-        let replicaLost = serving.probe()
-        serving.scaleDown()
+      let changed = await onOwnThread {
+        let probed = serving.probe().changed
+        let scaledDown = serving.scaleDown() > 0
         let monitorFired = serving.monitors?.tick() ?? false
-        return replicaLost || monitorFired
+        return probed || scaledDown || monitorFired
       }
-      if lost { await state.requestSync() }
+      if changed { state.wake() }
       try? await Task.sleep(for: tick)
     }
   }

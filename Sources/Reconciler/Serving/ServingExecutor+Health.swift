@@ -1,0 +1,100 @@
+import Drivers
+import Foundation
+import ModelOpsCore
+import StateStore
+
+/// What one round of health probes changed.
+public struct ProbeOutcome: Sendable {
+  /// A replica turned healthy (a rollout or heal waiting for it can go on).
+  public var ready = false
+  /// A replica left service (exited, unhealthy): replace it or roll back.
+  public var lost = false
+
+  /// Whether the loop should run a cycle now.
+  public var changed: Bool { ready || lost }
+}
+
+extension ServingExecutor {
+  /// Checks every recorded replica once — the supervisor is the only prober of replica health. A
+  /// starting replica is probed each time (healthy joins the routes; past its startup timeout it
+  /// turns unhealthy); a dead process is marked exited; a serving one is probed when its interval
+  /// has passed (all of them when `all`) and turns unhealthy after `failureThreshold` failures in
+  /// a row.
+  @discardableResult
+  public func probe(all: Bool = false, now: Date = Date()) -> ProbeOutcome {
+    let deployments = declared.withLock { $0 }
+    guard let recorded = try? store.replicas() else { return ProbeOutcome() }
+    // Before judging a replica by its handle, one without (docker: the id never saved) is looked
+    // up by label, unless it was recorded a moment ago (the executor is starting it right now).
+    let replicas = recorded.map {
+      handle($0) == nil && now.timeIntervalSince($0.startedAt) > 5 ? adoptByLabel($0) : $0
+    }
+    var outcome = ProbeOutcome()
+    for replica in replicas {
+      let health = deployments[replica.deployment]?.spec.health ?? Deployment.Health()
+      let next =
+        replica.health == .starting
+        ? probeStarting(replica, health, now: now)
+        : probeServing(replica, health, now: now, all: all)
+      guard let next, next.health != replica.health || next.failures != replica.failures else { continue }
+      guard (try? store.updateReplicaHealth(replica.id, health: next.health, failures: next.failures)) == true
+      else { continue }
+      guard next.health != replica.health else { continue }
+      if next.health == .healthy {
+        outcome.ready = true
+      } else {
+        outcome.lost = true
+        progress("replica \(replica.id) of \(replica.deployment) is \(next.health.rawValue)")
+      }
+    }
+    if outcome.changed { publishRoutes() }
+    return outcome
+  }
+
+  /// A starting replica: healthy once it answers; exited if its process is gone (or it was never
+  /// started: an agent killed between recording and starting it); unhealthy past its startup timeout.
+  private func probeStarting(_ replica: ReplicaRecord, _ health: Deployment.Health, now: Date) -> ReplicaRecord? {
+    var next = replica
+    let started = handle(replica) != nil
+    let age = now.timeIntervalSince(replica.startedAt)
+    if (started && !isAlive(replica)) || (!started && age > 120) {
+      next.health = .exited
+    } else if !started {
+      return nil
+    } else if let port = replica.port,
+      HealthProbe.check(port: port, path: health.path, timeout: health.timeout.timeInterval)
+    {
+      next.health = .healthy
+      next.failures = 0
+      probedAt.withLock { $0[replica.id] = now }
+    } else if age > health.startupTimeout.timeInterval {
+      next.health = .unhealthy
+    }
+    return next
+  }
+
+  /// A replica past its start: probed at its deployment's interval.
+  private func probeServing(_ replica: ReplicaRecord, _ health: Deployment.Health, now: Date, all: Bool)
+    -> ReplicaRecord?
+  {
+    if !all, let last = probedAt.withLock({ $0[replica.id] }),
+      now.timeIntervalSince(last) < health.interval.timeInterval
+    {
+      return nil
+    }
+    probedAt.withLock { $0[replica.id] = now }
+    var next = replica
+    if !isAlive(replica) {
+      next.health = .exited
+    } else if let port = replica.port,
+      HealthProbe.check(port: port, path: health.path, timeout: health.timeout.timeInterval)
+    {
+      next.health = .healthy
+      next.failures = 0
+    } else {
+      next.failures += 1
+      if next.failures >= health.failureThreshold { next.health = .unhealthy }
+    }
+    return next
+  }
+}

@@ -1,0 +1,156 @@
+import Drivers
+import Foundation
+import ModelOpsCore
+import StateStore
+
+/// How many replicas of a revision serve, and how many are still starting.
+struct ReplicaCount: Sendable {
+  var ready = 0
+  var starting = 0
+  /// Started by this call.
+  var started = 0
+}
+
+extension ServingExecutor {
+  /// Brings the live replicas of `revision` to `count` (more when `trim` is false) without
+  /// waiting: exited, unhealthy or altered ones are stopped, missing ones started; the supervisor
+  /// probes the starting ones. A replica that failed while starting (it never answered its health
+  /// check) is stopped and reported as an error, so a crashing revision fails (a rollout rolls
+  /// back, a heal backs off) instead of being restarted in a loop.
+  @discardableResult
+  func ensure(
+    _ deployment: Deployment, _ revision: Revision, commit: String?, count: Int, trim: Bool = false
+  ) throws -> ReplicaCount {
+    let name = deployment.metadata.name
+    var mine: [ReplicaRecord] = []
+    var failedToStart: [String] = []
+    for replica in try store.replicas(of: name) where replica.revision == revision {
+      let broken = [.exited, .unhealthy, .altered].contains(replica.health) || !isAlive(replica)
+      guard broken else {
+        mine.append(replica)
+        continue
+      }
+      if replica.readyAt == nil, replica.health != .altered {
+        failedToStart.append(startFailure(replica, deployment))
+      }
+      try stop(replica)
+    }
+    if let failure = failedToStart.first { throw RunError(failure) }
+    if trim, mine.count > count {
+      for replica in mine.suffix(mine.count - count) { try stop(replica) }
+      mine.removeLast(mine.count - count)
+    }
+    var state = ReplicaCount()
+    state.ready = mine.filter { $0.health == .healthy }.count
+    state.starting = mine.count - state.ready
+    let missing = max(0, count - mine.count)
+    guard missing > 0 else { return state }
+    guard let commit else { throw RunError("the commit of revision \(revision) is not recorded") }
+    let folder = try checkouts.folder(of: commit)
+    let modelPath = try registry.servingFolder(model: deployment.spec.model.model, version: revision.modelVersion)
+    for _ in 0..<missing {
+      try startReplica(deployment, revision, commit: commit, folder: folder, modelPath: modelPath)
+      state.started += 1
+      state.starting += 1
+    }
+    return state
+  }
+
+  /// Why a replica that never turned healthy is gone: it exited, or outlived its startup timeout.
+  private func startFailure(_ replica: ReplicaRecord, _ deployment: Deployment) -> String {
+    let log = logs.appendingPathComponent("\(replica.id).log").path
+    if replica.health == .unhealthy {
+      let health = deployment.spec.health
+      return "replica \(replica.id) did not answer \(health.path) with 2xx within "
+        + "\(Int(health.startupTimeout.timeInterval))s (see \(log))"
+    }
+    return "replica \(replica.id) exited while starting (see \(log))"
+  }
+
+  private func startReplica(
+    _ deployment: Deployment, _ revision: Revision, commit: String, folder: URL, modelPath: URL
+  ) throws {
+    let name = deployment.metadata.name
+    let spec = deployment.spec
+    let runtime = try runtime(for: deployment)
+    let command = spec.command ?? []
+    if runtime is ProcessRuntime, command.isEmpty {
+      throw Stalled("deployment \(name) has no command for the process runtime")
+    }
+    let suffix = UUID().uuidString.prefix(6).lowercased()
+    var replica = ReplicaRecord(
+      id: "\(name)-v\(revision.modelVersion)-\(suffix)", deployment: name, revision: revision, commit: commit,
+      health: .starting, startedAt: Date())
+    replica.port = try FreePort.pick()
+    // Recorded before the process exists: a crash in between leaves a row to clean, never an orphan.
+    try store.saveReplica(replica)
+    try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+    var replicaSpec = ReplicaSpec(
+      deployment: name, id: replica.id, command: command, directory: folder.path, env: spec.env,
+      port: replica.port ?? 0, model: spec.model.model, modelVersion: revision.modelVersion,
+      modelPath: modelPath.path, memoryLimit: spec.resources.memory.map { $0.bytes },
+      log: logs.appendingPathComponent("\(replica.id).log").path)
+    replicaSpec.revision = "v\(revision.modelVersion)/\(revision.template)"
+    replicaSpec.image = spec.image
+    replicaSpec.containerPort = spec.port
+    replicaSpec.cpus = spec.resources.cpus
+    do {
+      let handle = try runtime.start(replicaSpec)
+      switch handle.identity {
+      case .process(let pid, let startTime):
+        replica.pid = pid
+        replica.startTicks = startTime
+      case .container(let id):
+        replica.container = id
+      }
+      try store.saveReplica(replica)
+    } catch {
+      try? store.deleteReplica(replica.id)
+      throw error
+    }
+    let identity = replica.container.map { "container \($0.prefix(12))" } ?? "pid \(replica.pid ?? 0)"
+    progress("  started replica \(replica.id) (\(identity), port \(replica.port ?? 0))")
+  }
+
+  func isAlive(_ replica: ReplicaRecord) -> Bool {
+    guard let (runtime, handle) = handle(replica) else { return false }
+    return runtime.isRunning(handle)
+  }
+
+  /// The replica's process or container, and the runtime it runs on; nil before it was started.
+  func handle(_ replica: ReplicaRecord) -> (any ReplicaRuntime, ReplicaHandle)? {
+    guard let port = replica.port else { return nil }
+    if let container = replica.container {
+      guard let docker else { return nil }
+      return (docker, ReplicaHandle(.container(id: container), port: port))
+    }
+    guard let pid = replica.pid, let ticks = replica.startTicks else { return nil }
+    return (processes, ReplicaHandle(.process(pid: pid, startTime: ticks), port: port))
+  }
+
+  /// The runtime a deployment's new replicas start on.
+  private func runtime(for deployment: Deployment) throws -> any ReplicaRuntime {
+    switch deployment.spec.runtime ?? defaultRuntime {
+    case .process: return processes
+    case .docker:
+      guard let docker else {
+        throw Stalled(
+          "deployment \(deployment.metadata.name) asks for the docker runtime, which this agent has not configured")
+      }
+      return docker
+    }
+  }
+
+  /// Stops the replica's process or container (if it is still the one started) and forgets it.
+  func stop(_ replica: ReplicaRecord) throws {
+    let log = logs.appendingPathComponent("\(replica.id).log").path
+    if let (runtime, handle) = handle(replica) {
+      runtime.stop(handle, log: log)
+    } else if let docker, let found = try? docker.containers(ofReplica: replica.id) {
+      // Recorded, but the agent stopped before it recorded the container it created.
+      for container in found { docker.stop(container: container.id, log: log) }
+    }
+    try store.deleteReplica(replica.id)
+    probedAt.withLock { _ = $0.removeValue(forKey: replica.id) }
+  }
+}

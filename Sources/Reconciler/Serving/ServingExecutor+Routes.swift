@@ -1,0 +1,46 @@
+import Drivers
+import Foundation
+import ModelOpsCore
+import StateStore
+
+extension ServingExecutor {
+  /// Remembers the deployments of the desired state being applied, and routes them.
+  public func declare(_ deployments: [String: Deployment]) {
+    declared.withLock { $0 = deployments }
+    for (name, deployment) in deployments where (deployment.spec.runtime ?? defaultRuntime) == .docker {
+      try? adoptContainers(of: name)
+    }
+    publishRoutes()
+  }
+
+  /// Sends the router the healthy replicas of every declared deployment and the traffic split.
+  public func publishRoutes() {
+    guard let router else { return }
+    router.update(currentRoutes())
+  }
+
+  /// Each declared deployment's route: healthy replicas of the active revision are stable, those
+  /// of the revision rolling out are the canary, with the rollout's weight.
+  public func currentRoutes() -> [String: DeploymentRoute] {
+    let deployments = declared.withLock { $0 }
+    let records = Dictionary(((try? store.deploymentRecords()) ?? []).map { ($0.name, $0) }) { a, _ in a }
+    let replicas = Dictionary(grouping: (try? store.replicas()) ?? [], by: \.deployment)
+    var routes: [String: DeploymentRoute] = [:]
+    for (name, deployment) in deployments {
+      var route = DeploymentRoute(listen: deployment.spec.listen, previewListen: deployment.spec.strategy.previewListen)
+      let record = records[name]
+      for replica in replicas[name] ?? [] where replica.health == .healthy {
+        guard let port = replica.port else { continue }
+        let backend = DeploymentRoute.Backend(port: port, version: replica.revision.modelVersion, replica: replica.id)
+        if replica.revision == record?.active {
+          route.stable.append(backend)
+        } else if replica.revision == record?.rollout {
+          route.canary.append(backend)
+        }
+      }
+      route.canaryWeight = record?.active == nil ? 100 : (record?.rolloutWeight ?? 0)
+      routes[name] = route
+    }
+    return routes
+  }
+}

@@ -1,0 +1,136 @@
+import Drivers
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Where one attempt of a step is: still running, ended with an exit, or gone without a trace
+/// (its process vanished while no agent watched it, and it left no exit status).
+enum StepState: Sendable {
+  case running
+  case exited(ChildProcess.Exit)
+  case vanished
+}
+
+/// One attempt of one step, on the host or in a container: started, looked at, stopped. A host
+/// step runs under a small shell that writes its exit status to a file beside the run's log, so
+/// an agent that restarted (and is no longer its parent) still learns how it ended.
+struct StepProcess {
+  let docker: DockerRuntime?
+  let folder: URL
+
+  /// `step-<index>-<attempt>.status`: the exit status the step's shell writes when it ends.
+  func statusFile(step: Int, attempt: Int) -> URL {
+    folder.appendingPathComponent("step-\(step)-\(attempt).status")
+  }
+
+  /// Starts the attempt: a process group on the host (pid and kernel start time) or a container.
+  func launch(_ plan: RunPlan, step: Int, attempt: Int, log: String) throws -> (
+    pid: Int32?, ticks: UInt64?, container: String?
+  ) {
+    let definition = plan.steps[step]
+    if let spec = plan.containerSpec(step: definition, attempt: attempt) {
+      guard let docker else { throw RunError("the run's steps need the docker runtime, which is not configured") }
+      let id = try docker.engine.create(spec)
+      do { try docker.engine.start(id) } catch {
+        try? docker.engine.remove(id)
+        throw error
+      }
+      return (nil, nil, id)
+    }
+    let status = statusFile(step: step, attempt: attempt).path
+    let script = #"f=$1; shift; "$@"; s=$?; echo "$s" > "$f.tmp" && mv "$f.tmp" "$f"; exit "$s""#
+    let argv = ["/bin/sh", "-c", script, "modelops-step", status] + definition.argv
+    let environment = plan.environment.merging(definition.env) { _, own in own }
+    let child = try ChildProcess.spawn(argv, in: plan.workdir, environment: environment, log: log)
+    // A step that ends at once has no start time left to read: its status file says how it ended.
+    return (child.pid, ProcessRuntime.startTime(of: child.pid) ?? 0, nil)
+  }
+
+  /// How the attempt stands now.
+  func state(pid: Int32?, ticks: UInt64?, container: String?, step: Int, attempt: Int) -> StepState {
+    if let container {
+      guard let docker else { return .vanished }
+      guard let info = try? docker.engine.inspect(container) else {
+        // The engine does not answer: the container counts as running until it does.
+        return (try? docker.engine.version()) == nil ? .running : .vanished
+      }
+      return info.state.running ? .running : .exited(.code(Int32(truncatingIfNeeded: info.state.exitCode)))
+    }
+    guard let pid else { return .vanished }
+    // A child of this agent that ended is reaped here (its exit status is also in the file).
+    var raw: Int32 = 0
+    if waitpid(pid, &raw, WNOHANG) == pid, readStatus(step: step, attempt: attempt) == nil {
+      return .exited(raw & 0x7f == 0 ? .code((raw >> 8) & 0xff) : .signal(raw & 0x7f))
+    }
+    if let ticks, ticks != 0, ProcessRuntime.startTime(of: pid) == ticks { return .running }
+    if let code = readStatus(step: step, attempt: attempt) { return .exited(.code(code)) }
+    return .vanished
+  }
+
+  private func readStatus(step: Int, attempt: Int) -> Int32? {
+    guard let text = try? String(contentsOf: statusFile(step: step, attempt: attempt), encoding: .utf8) else {
+      return nil
+    }
+    return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
+  /// Asks the attempt to stop: SIGTERM to the step's process group, or the engine's stop.
+  func terminate(pid: Int32?, ticks: UInt64?, container: String?) {
+    if let container, let docker {
+      try? docker.engine.stop(container, grace: 2)
+      return
+    }
+    guard let pid, let ticks, ticks == 0 || ProcessRuntime.startTime(of: pid) == ticks else { return }
+    Glibc.kill(-pid, SIGTERM)
+  }
+
+  /// Stops the attempt for good: SIGTERM, then SIGKILL to the group after `grace`.
+  func kill(pid: Int32?, ticks: UInt64?, container: String?, grace: TimeInterval) {
+    terminate(pid: pid, ticks: ticks, container: container)
+    guard container == nil, let pid else { return }
+    let deadline = Date().addingTimeInterval(grace)
+    var raw: Int32 = 0
+    while Date() < deadline {
+      if waitpid(pid, &raw, WNOHANG) == pid { return }
+      if let ticks, ProcessRuntime.startTime(of: pid) != ticks { return }
+      usleep(20_000)
+    }
+    Glibc.kill(-pid, SIGKILL)
+    _ = waitpid(pid, &raw, WNOHANG)
+  }
+
+  /// A container step's output so far, appended to the run's log (after an adoption, or when no
+  /// follower ran), and the container removed.
+  func collect(container: String, log: String, followed: Bool) {
+    guard let docker else { return }
+    if !followed, let output = try? docker.engine.logs(container) {
+      TrainingRunner.append(log, String(decoding: output, as: UTF8.self))
+    }
+    if let info = try? docker.engine.inspect(container), info.state.oomKilled {
+      TrainingRunner.append(log, "==> the container ran out of memory\n")
+    }
+    try? docker.engine.remove(container)
+  }
+}
+
+/// Container steps whose output a thread follows into the run's log while they run.
+final class FollowedContainers: Sendable {
+  private let ids = Mutex<Set<String>>([])
+
+  /// Starts following `container` on a thread of its own, unless someone already does.
+  func follow(_ container: String, engine: DockerEngine, log: String) {
+    guard ids.withLock({ $0.insert(container).inserted }) else { return }
+    Thread {
+      guard let writer = FileHandle(forWritingAtPath: log) else { return }
+      defer { try? writer.close() }
+      _ = try? writer.seekToEnd()
+      _ = try? engine.followLogs(container, until: nil) { try? writer.write(contentsOf: $0) }
+    }.start()
+  }
+
+  /// Whether a follower ran for `container` (and forgets it).
+  func finish(_ container: String) -> Bool { ids.withLock { $0.remove(container) != nil } }
+}

@@ -1,0 +1,132 @@
+import Drivers
+import Foundation
+import ModelOpsCore
+import StateStore
+
+/// A run that ended during `advance`, for the events, notifications and backoff it causes.
+public struct RunEnded: Sendable {
+  public var runID: String
+  public var pipeline: String
+  public var end: RunEnd
+  public var version: Int?
+  public var error: String?
+  /// The pipeline's spec digest the run started with (its backoff belongs to it).
+  public var specDigest: String?
+}
+
+extension TrainingRunner {
+  /// Steps every run in progress as far as it goes now — never waiting for a process: a step
+  /// that ended starts the next (or registers the version), one that failed is retried after its
+  /// backoff or fails the run, one past its deadline is stopped. Returns the runs that ended.
+  public func advance(now: Date = Date()) -> [RunEnded] {
+    var ended: [RunEnded] = []
+    for var run in (try? store.activeRuns()) ?? [] {
+      if let end = step(&run, now: now) { ended.append(end) }
+    }
+    return ended
+  }
+
+  /// Launches the current step's attempt and saves where the run is.
+  func launch(_ plan: RunPlan, _ run: inout RunProgress, now: Date) throws {
+    let log = log(of: run.id)
+    let definition = plan.steps[run.step]
+    Self.append(log, "==> step \(definition.name) (attempt \(run.attempt) of \(plan.retries + 1))\n")
+    let process = StepProcess(docker: docker, folder: folder(of: run.id))
+    let started = try process.launch(plan, step: run.step, attempt: run.attempt, log: log)
+    run.pid = started.pid
+    run.startTicks = started.ticks
+    run.container = started.container
+    run.nextAttemptAt = nil
+    var deadline = definition.timeout.map { now.addingTimeInterval($0) }
+    if let whole = plan.deadline { deadline = min(deadline ?? whole, whole) }
+    run.stepDeadline = deadline
+    try store.saveRunProgress(run)
+    if let container = started.container, let docker { followed.follow(container, engine: docker.engine, log: log) }
+  }
+
+  /// One run: returns how it ended, or nil while it goes on.
+  private func step(_ run: inout RunProgress, now: Date) -> RunEnded? {
+    let log = log(of: run.id)
+    var digest: String?
+    do {
+      let plan = try RunPlan.read(from: folder(of: run.id))
+      digest = plan.lineage["pipelineDigest"]
+      let process = StepProcess(docker: docker, folder: folder(of: run.id))
+      while true {
+        guard run.hasProcess else {
+          if let next = run.nextAttemptAt, now < next { return nil }
+          try launch(plan, &run, now: now)
+          continue
+        }
+        var state = process.state(
+          pid: run.pid, ticks: run.startTicks, container: run.container, step: run.step, attempt: run.attempt)
+        if case .running = state {
+          guard let deadline = run.stepDeadline, now >= deadline else { return nil }
+          process.kill(pid: run.pid, ticks: run.startTicks, container: run.container, grace: 2)
+          state = .exited(.timedOut)
+        }
+        if let container = run.container {
+          process.collect(container: container, log: log, followed: followed.finish(container))
+        }
+        let name = plan.steps[run.step].name
+        run.pid = nil
+        run.startTicks = nil
+        run.container = nil
+        if case .exited(.code(0)) = state {
+          run.step += 1
+          run.attempt = 1
+          guard run.step < plan.steps.count else { return try succeed(run, plan) }
+          continue
+        }
+        let exit =
+          if case .exited(let exit) = state { exit.description } else {
+            "its process ended while no agent watched it, without an exit status"
+          }
+        Self.append(log, "==> step \(name): \(exit)\n")
+        if let deadline = plan.deadline, now >= deadline {
+          throw RunError("the run timed out during step '\(name)'")
+        }
+        guard run.attempt <= plan.retries else { throw RunError("step '\(name)' failed: \(exit)") }
+        run.nextAttemptAt = now.addingTimeInterval(min(backoff * pow(2, Double(run.attempt - 1)), 30))
+        run.attempt += 1
+        try store.saveRunProgress(run)
+      }
+    } catch {
+      Self.append(log, "run failed: \(error)\n")
+      try? store.finishRun(id: run.id, .failed, error: "\(error)", at: Date())
+      return RunEnded(runID: run.id, pipeline: run.pipeline, end: .failed, error: "\(error)", specDigest: digest)
+    }
+  }
+
+  private func succeed(_ run: RunProgress, _ plan: RunPlan) throws -> RunEnded {
+    let version = try RunRegistration.register(plan, registry: registry, finished: Date())
+    try store.finishRun(id: run.id, .succeeded, version: version, at: Date())
+    Self.append(log(of: run.id), "==> registered \(plan.model) v\(version)\n")
+    return RunEnded(
+      runID: run.id, pipeline: run.pipeline, end: .succeeded, version: version,
+      specDigest: plan.lineage["pipelineDigest"])
+  }
+
+  /// The agent is stopping: every step still running is asked to stop (SIGTERM to all at once,
+  /// SIGKILL after `grace`) and its run recorded as interrupted — the planner starts it again by
+  /// its rules. Returns the runs interrupted.
+  public func interruptAll(reason: String, grace: TimeInterval = 5) -> [RunEnded] {
+    let runs = ((try? store.activeRuns()) ?? []).filter(\.hasProcess)
+    var ended: [RunEnded] = []
+    for run in runs {
+      StepProcess(docker: docker, folder: folder(of: run.id)).terminate(
+        pid: run.pid, ticks: run.startTicks, container: run.container)
+    }
+    for run in runs {
+      let process = StepProcess(docker: docker, folder: folder(of: run.id))
+      process.kill(pid: run.pid, ticks: run.startTicks, container: run.container, grace: grace)
+      if let container = run.container {
+        process.collect(container: container, log: log(of: run.id), followed: followed.finish(container))
+      }
+      Self.append(log(of: run.id), "==> run interrupted: \(reason)\n")
+      try? store.finishRun(id: run.id, .interrupted, error: reason, at: Date())
+      ended.append(RunEnded(runID: run.id, pipeline: run.pipeline, end: .interrupted, error: reason))
+    }
+    return ended
+  }
+}
