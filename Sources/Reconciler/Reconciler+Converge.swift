@@ -46,7 +46,9 @@ extension Reconciler {
       kind = "train-interrupted"
       message = "run \(run.runID) interrupted: \(run.error ?? "-")"
     }
-    try? store.appendEvent(kind: kind, resource: resource, commit: nil, cause: "run \(run.runID)", message: message, at: now)
+    let commit = run.commit.map { "commit \($0.prefix(12))" } ?? "working tree"
+    try? store.appendEvent(
+      kind: kind, resource: resource, commit: run.commit, cause: "\(commit): \(run.reason)", message: message, at: now)
     progress((run.end == .succeeded ? "✓ " : "✗ ") + "\(resource) \(message)")
   }
 

@@ -25,6 +25,7 @@ extension Reconciler {
   {
     let cause = desired.commit.map { "commit \($0.prefix(12))" } ?? "working tree"
     let journal = try store.journalStart(actionID: action.id, commit: desired.commit, intent: action.reason, at: now)
+    if previous?.state != .waiting { progress("… \(action.resource) \(action.headline)") }
     var outcome = ApplyReport.Executed(action: action, error: nil, detail: "")
     var rolledBack = action.verb == .rollback
     do {
@@ -50,12 +51,14 @@ extension Reconciler {
     } else {
       try store.journalFinish(journal, error: outcome.error, at: Date())
     }
-    // A run's start is journaled; its end (the supervisor's) is the event.
-    if !outcome.waiting, action.verb != .train || outcome.error != nil {
-      try store.appendEvent(
-        kind: action.verb.rawValue + (outcome.error == nil ? "" : "-failed"), resource: action.resource,
-        commit: desired.commit, cause: "\(cause): \(action.reason)", message: outcome.error ?? outcome.detail,
-        at: Date())
+    if !outcome.waiting {
+      // A run's start is journaled; its end (the supervisor's) is the event.
+      if action.verb != .train || outcome.error != nil {
+        try store.appendEvent(
+          kind: action.verb.rawValue + (outcome.error == nil ? "" : "-failed"), resource: action.resource,
+          commit: desired.commit, cause: "\(cause): \(action.reason)", message: outcome.error ?? outcome.detail,
+          at: Date())
+      }
       let mark = outcome.error == nil ? "✓" : "✗"
       progress("\(mark) \(action.resource) \(action.headline): \(outcome.error ?? outcome.detail)")
     }
@@ -77,7 +80,7 @@ extension Reconciler {
       condition = ResourceCondition(
         resource: resource, action: key, state: .waiting, reason: outcome.detail, nextAt: outcome.until, since: since)
       if before?.state != .waiting || before?.reason != outcome.detail {
-        progress("… \(outcome.action.resource) \(outcome.action.headline): \(outcome.detail)")
+        progress("  \(outcome.action.resource) waiting: \(outcome.detail)")
       }
     } else if let error = outcome.error, let kind = outcome.failure, kind != .rolledBack {
       let attempts = (before?.state == .retrying || before?.state == .stalled ? before?.attempts ?? 0 : 0) + 1

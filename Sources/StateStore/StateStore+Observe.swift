@@ -16,6 +16,7 @@ extension StateStore {
         observed.firingSince[monitor] = Date(timeIntervalSince1970: row["since"])
         if let version: Int = row["version"] { observed.firingVersions[monitor] = version }
       }
+      observed.conditions = try Self.fetchConditions(db)
       for row in try Row.fetchAll(db, sql: "SELECT pipeline, input, digest FROM input_digest") {
         observed.hostInputDigests[row["pipeline"], default: [:]][row["input"]] = row["digest"]
       }

@@ -20,6 +20,9 @@ public struct RunProgress: Sendable, Hashable {
   /// A failed attempt's retry starts at this time (backoff); nil: as soon as the supervisor looks.
   public var nextAttemptAt: Date?
   public var startedAt: Date
+  /// Why the run started (the planner's reason), and the commit it trains.
+  public var reason = ""
+  public var commit: String?
 
   public init(id: String, pipeline: String, startedAt: Date) {
     self.id = id
@@ -52,6 +55,8 @@ extension StateStore {
         run.container = row["container_id"]
         run.stepDeadline = (row["step_deadline"] as Double?).map(Date.init(timeIntervalSince1970:))
         run.nextAttemptAt = (row["next_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+        run.reason = row["reason"] ?? ""
+        run.commit = row["commit_id"]
         return run
       }
     }

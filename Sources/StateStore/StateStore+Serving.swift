@@ -126,6 +126,17 @@ extension StateStore {
     }
   }
 
+  /// The monitors the store records as firing, with the version each fires on (-1: not one version).
+  public func firingMonitors() throws(StateError) -> [String: Int] {
+    try read { db in
+      var firing: [String: Int] = [:]
+      for row in try Row.fetchAll(db, sql: "SELECT monitor, version FROM monitor_state WHERE firing") {
+        firing[row["monitor"]] = (row["version"] as Int?) ?? -1
+      }
+      return firing
+    }
+  }
+
   /// Forgets a deployment: its record, replicas and failed revisions (after they were stopped).
   public func deleteDeployment(_ name: String) throws(StateError) {
     try write { db in

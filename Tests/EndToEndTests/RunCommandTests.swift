@@ -46,6 +46,12 @@ final class RunningAgent {
     return nil
   }
 
+  /// Healthy replicas of a deployment's model version, from `/metrics`.
+  func healthyReplicas(_ deployment: String, version: Int) -> Int {
+    let series = "modelops_replicas{deployment=\"\(deployment)\",version=\"\(version)\",health=\"healthy\"}"
+    return metric(series).map { Int($0) } ?? 0
+  }
+
   /// Sends SIGTERM; the exit status, or nil when it did not stop within `seconds`.
   func terminate(within seconds: Double) -> Int32? {
     kill(process.processIdentifier, SIGTERM)
@@ -89,7 +95,8 @@ final class RunningAgent {
     #expect(second.stderr.contains("another agent (pid \(agent.process.processIdentifier))"))
 
     let models = { try run(agentBinary(), ["models", "--state", repo.state]).stdout }
-    #expect(try models().contains("iris-classifier v1  [production]"))
+    // Ready once the first pass has run: training goes on in the background.
+    #expect(agent.waitUntil(90) { (try? models().contains("iris-classifier v1  [production]")) == true }, "\(log())")
     try repo.edit("manifests/pipelines/iris-train.yaml") {
       $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
     }

@@ -9,6 +9,8 @@ public struct ObservedState: Sendable, Hashable {
   public var deployments: [String: ObservedDeployment] = [:]
   /// Monitors firing now.
   public var firingMonitors: Set<String> = []
+  /// Where each resource's last unfinished action left it (waiting, retrying, stalled), by `Kind/name`.
+  public var conditions: [String: ResourceCondition] = [:]
   /// The model version each firing monitor fired on, when it judged one version (a scrape per
   /// version); a rollback follows only while that version is the one rolling out or serving.
   public var firingVersions: [String: Int] = [:]

@@ -38,7 +38,16 @@ public enum StatusReport {
       var (health, detail) = health(of: id, desired: desired, observed: observed)
       if health == .healthy, !changes.isEmpty { health = .progressing }
       if !holds.isEmpty, health != .degraded { health = .degraded }
-      let reasons = changes.map(\.headline) + holds.map { "held: \($0.reason)" }
+      var reasons = changes.map(\.headline) + holds.map { "held: \($0.reason)" }
+      if let condition = observed.conditions[id.description] {
+        // What the agent is doing about it: waiting for work or time, retrying, or stalled.
+        reasons.insert(condition.summary, at: 0)
+        if condition.state != .waiting {
+          health = .degraded
+        } else if health == .healthy || health == .unknown {
+          health = .progressing
+        }
+      }
       let message = (reasons + [detail]).filter { !$0.isEmpty }.joined(separator: "; ")
       return ResourceStatus(kind: id.kind, name: id.name, sync: sync, health: health, message: message)
     }

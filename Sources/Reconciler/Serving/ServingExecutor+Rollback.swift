@@ -9,7 +9,8 @@ extension ServingExecutor {
   /// replicas are still up (kept for `scaleDownDelay`), else once the replicas started for it are
   /// healthy (`.waiting` until then; the bad revision serves meanwhile, as nothing else can). The
   /// revision rolled back from is marked failed so it is not rolled out again until the desired
-  /// revision changes or `agent retry`; `reject` (a monitor's rollback) also rejects its version.
+  /// revision changes or `agent retry`; `reject` (a monitor's rollback) also rejects its version,
+  /// unless both revisions serve the same version (then only the template was at fault).
   func rollback(_ deployment: Deployment, toVersion version: Int?, reason: String, reject: Bool = false) throws
     -> StepResult
   {
@@ -20,7 +21,8 @@ extension ServingExecutor {
     if let target = record.rollout, version == nil {
       try abort(&record, reason: reason)
       monitors?.forget(deployment: name, version: target.modelVersion)
-      if reject {
+      // A revision that differs only in its template says nothing about the model version.
+      if reject, target.modelVersion != active.modelVersion {
         try store.rejectVersion(model: deployment.spec.model.model, version: target.modelVersion, reason: reason)
       }
       return .done("rollout to \(target) aborted; \(active) keeps serving")
@@ -52,7 +54,7 @@ extension ServingExecutor {
     try finish(deployment, &record, keepPrevious: false, now: Date())
     try store.markFailed(deployment: name, revision: active, reason: reason, at: Date())
     monitors?.forget(deployment: name, version: active.modelVersion)
-    if reject {
+    if reject, active.modelVersion != destination.modelVersion {
       try store.rejectVersion(model: deployment.spec.model.model, version: active.modelVersion, reason: reason)
     }
     try store.appendEvent(

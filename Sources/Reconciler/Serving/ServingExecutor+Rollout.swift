@@ -43,6 +43,10 @@ extension ServingExecutor {
       record.desiredReplicas = deployment.spec.replicas
       try store.saveDeployment(record)
       publishRoutes()
+      followed.withLock { _ = $0.insert(name) }
+    } else if followed.withLock({ $0.insert(name).inserted }) {
+      // A rollout this agent did not start (it was restarted): carried on from its saved step.
+      progress("  resuming at step \(record.rolloutStep), \(record.rolloutWeight)% of traffic on \(target)")
     }
     do {
       try checkpoint(name, analysing: target.modelVersion)

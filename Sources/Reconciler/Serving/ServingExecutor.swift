@@ -34,6 +34,8 @@ public final class ServingExecutor: Sendable {
   let declared = Mutex<[String: Deployment]>([:])
   /// When each replica was last probed (the supervisor probes at each deployment's interval).
   let probedAt = Mutex<[String: Date]>([:])
+  /// Deployments whose rollout in flight this agent has carried on (a restart resumes the rest).
+  let followed = Mutex<Set<String>>([])
   /// How often the loop looks at a rollout waiting for data its analysis needs.
   let analysisPoll: TimeInterval = 0.25
 

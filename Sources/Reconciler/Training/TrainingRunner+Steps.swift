@@ -12,6 +12,20 @@ public struct RunEnded: Sendable {
   public var error: String?
   /// The pipeline's spec digest the run started with (its backoff belongs to it).
   public var specDigest: String?
+  /// Why the run started, and the commit it trained.
+  public var reason = ""
+  public var commit: String?
+
+  init(_ run: RunProgress, _ end: RunEnd, version: Int? = nil, error: String? = nil, specDigest: String? = nil) {
+    runID = run.id
+    pipeline = run.pipeline
+    self.end = end
+    self.version = version
+    self.error = error
+    self.specDigest = specDigest
+    reason = run.reason
+    commit = run.commit
+  }
 }
 
 extension TrainingRunner {
@@ -94,7 +108,7 @@ extension TrainingRunner {
     } catch {
       Self.append(log, "run failed: \(error)\n")
       try? store.finishRun(id: run.id, .failed, error: "\(error)", at: Date())
-      return RunEnded(runID: run.id, pipeline: run.pipeline, end: .failed, error: "\(error)", specDigest: digest)
+      return RunEnded(run, .failed, error: "\(error)", specDigest: digest)
     }
   }
 
@@ -102,9 +116,7 @@ extension TrainingRunner {
     let version = try RunRegistration.register(plan, registry: registry, finished: Date())
     try store.finishRun(id: run.id, .succeeded, version: version, at: Date())
     Self.append(log(of: run.id), "==> registered \(plan.model) v\(version)\n")
-    return RunEnded(
-      runID: run.id, pipeline: run.pipeline, end: .succeeded, version: version,
-      specDigest: plan.lineage["pipelineDigest"])
+    return RunEnded(run, .succeeded, version: version, specDigest: plan.lineage["pipelineDigest"])
   }
 
   /// The agent is stopping: every step still running is asked to stop (SIGTERM to all at once,
@@ -125,7 +137,7 @@ extension TrainingRunner {
       }
       Self.append(log(of: run.id), "==> run interrupted: \(reason)\n")
       try? store.finishRun(id: run.id, .interrupted, error: reason, at: Date())
-      ended.append(RunEnded(runID: run.id, pipeline: run.pipeline, end: .interrupted, error: reason))
+      ended.append(RunEnded(run, .interrupted, error: reason))
     }
     return ended
   }

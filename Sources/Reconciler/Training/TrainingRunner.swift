@@ -38,7 +38,7 @@ public struct TrainingRunner: Sendable {
   func folder(of runID: String) -> URL { runsFolder.appendingPathComponent(runID) }
   func log(of runID: String) -> String { folder(of: runID).appendingPathComponent("run.log").path }
 
-  /// Starts a run of the pipeline at the desired commit and launches its first step; nil when
+  /// Starts a run of the pipeline at the desired commit (the supervisor launches its steps); nil when
   /// `maxConcurrentRuns` runs are in progress (the run waits its turn). A run that cannot even be
   /// prepared (the commit, the workdir, the image) is recorded as failed and thrown.
   public func start(_ pipeline: Pipeline, desired: DesiredState, reason: String, now: Date = Date()) throws -> String? {
@@ -53,21 +53,25 @@ public struct TrainingRunner: Sendable {
         inputDigests[input.name] = digest
       }
     }
-    try store.startRun(
-      id: runID, pipeline: name, commit: desired.commit, specDigest: desired.specDigest(of: pipeline),
-      inputDigests: inputDigests, reason: reason, at: now)
+    // Prepared before it is recorded: the supervisor, which launches recorded runs' steps, never
+    // sees a run without its plan.
     do {
       try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
       try Data("run \(runID) of \(name): \(reason)\n".utf8).write(to: URL(fileURLWithPath: log))
       let plan = try prepare(pipeline, desired: desired, runID: runID, inputDigests: inputDigests, now: now)
       try plan.write(to: folder)
-      var progress = RunProgress(id: runID, pipeline: name, startedAt: now)
-      try launch(plan, &progress, now: now)
     } catch {
       Self.append(log, "run failed: \(error)\n")
-      try? store.finishRun(id: runID, .failed, error: "\(error)", at: Date())
-      throw RunError("run \(runID) failed: \(error) (agent logs \(runID))")
+      try store.startRun(
+        id: runID, pipeline: name, commit: desired.commit, specDigest: desired.specDigest(of: pipeline),
+        inputDigests: inputDigests, reason: reason, at: now)
+      try store.finishRun(id: runID, .failed, error: "\(error)", at: Date())
+      let message = "run \(runID) failed: \(error) (agent logs \(runID))"
+      throw error is Stalled ? Stalled(message) as any Error : RunError(message)
     }
+    try store.startRun(
+      id: runID, pipeline: name, commit: desired.commit, specDigest: desired.specDigest(of: pipeline),
+      inputDigests: inputDigests, reason: reason, at: now)
     return runID
   }
 
