@@ -71,7 +71,8 @@ extension Reconciler {
         recordEnd(run, now: Date())
         guard let id = order.first(where: { latest[$0]?.action.resource == ResourceID(.pipeline, run.pipeline) })
         else { continue }
-        latest[id]?.error = run.end == .succeeded ? nil : "run \(run.runID) failed: \(run.error ?? "-") (agent logs \(run.runID))"
+        latest[id]?.error =
+          run.end == .succeeded ? nil : "run \(run.runID) failed: \(run.error ?? "-") (agent logs \(run.runID))"
         latest[id]?.detail = run.end == .succeeded ? "run \(run.runID) registered v\(run.version ?? 0)" : ""
       }
       serving?.probe()

@@ -91,6 +91,9 @@ extension Reconciler {
     }
     if let condition {
       if condition != before { try store.setCondition(condition) }
+    } else if outcome.action.verb == .train, before?.state == .retrying {
+      // A retry has started: its run's end clears the backoff or counts one more attempt.
+      return before
     } else if previous[resource] != nil {
       try store.clearCondition(resource)
     }

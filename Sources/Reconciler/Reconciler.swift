@@ -94,7 +94,9 @@ public final class Reconciler: Sendable {
   /// One pass over `desired`: every ready action of every resource is carried out once (a
   /// resource retrying later or stalled is skipped), in rounds while actions finish at once
   /// (train → register → promote → roll out). Returns what was done and what waits.
-  public func reconcile(_ desired: DesiredState, options: PlanOptions = PlanOptions(), now: Date = Date(), maxRounds: Int = 10)
+  public func reconcile(
+    _ desired: DesiredState, options: PlanOptions = PlanOptions(), now: Date = Date(), maxRounds: Int = 10
+  )
     throws -> ApplyReport
   {
     try measureHostInputs(desired)

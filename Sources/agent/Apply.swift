@@ -57,7 +57,8 @@ struct ApplyCommand: ParsableCommand {
     }
     for action in report.held { out += "  held: \(action.resource): \(action.reason)\n" }
     for outcome in report.waiting {
-      let skip = outcome.action.verb == .rollout ? " (`agent promote \(outcome.action.resource.name)` skips a pause)" : ""
+      let skip =
+        outcome.action.verb == .rollout ? " (`agent promote \(outcome.action.resource.name)` skips a pause)" : ""
       out += "  waiting: \(outcome.action.resource): \(outcome.detail)\(skip); `agent run` carries it on\n"
     }
     for (action, condition) in report.deferred { out += "  \(action.resource): \(condition.summary)\n" }
@@ -95,7 +96,8 @@ struct LocalReconciler {
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder,
       docker: runtime.docker(stateFolder: folder),
-      defaultRuntime: runtime.deploymentDefault, progress: progress)
+      defaultRuntime: runtime.deploymentDefault, manifestsPath: source.manifestsPath(configuration),
+      loadOptions: .agent(configuration), progress: progress)
     let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving, progress: progress)
     return LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
   }

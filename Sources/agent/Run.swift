@@ -84,7 +84,8 @@ struct RunCommand: AsyncParsableCommand {
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),
-      defaultRuntime: configuration.runtime.deploymentDefault, progress: { line in logger.info("\(line)") })
+      defaultRuntime: configuration.runtime.deploymentDefault, manifestsPath: source.path,
+      loadOptions: .agent(configuration), progress: { line in logger.info("\(line)") })
     let writeBack =
       configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
     let reconciler = Reconciler(
@@ -105,7 +106,8 @@ struct RunCommand: AsyncParsableCommand {
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
     var api = Self.api(
-      store: store, repository: repository, manifestsPath: source.path, options: .agent(configuration), watcher: watcher,
+      store: store, repository: repository, manifestsPath: source.path, options: .agent(configuration),
+      watcher: watcher,
       serving: serving, state: state)
     api.alerts = { payload in monitors.receive(payload) }
     let webhookSecret = try configuration.webhookSecret.map(Credentials.secret)

@@ -55,25 +55,38 @@ struct StatusCommand: ParsableCommand {
 struct RetryCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "retry",
-    abstract: "Try a failed (rolled-back) revision of a deployment again; it is not retried on its own.")
+    abstract: "Try a deployment's failed (rolled-back) revisions, or a stalled or backing-off resource, again now.",
+    discussion: """
+      A rolled-back revision is not rolled out again on its own until the desired revision       changes; a stalled resource is not tried until its desired state changes; a retrying one       waits for its backoff. `retry NAME` forgets all three for the deployment or pipeline NAME.
+      """)
 
-  @Argument(help: "The deployment.") var deployment: String
+  @Argument(help: "The deployment or pipeline.") var name: String
   @OptionGroup var state: StateOptions
 
   func run() throws {
     try reportingFailures {
       let store = try state.store()
-      let cleared: Int
+      var said: [String] = []
       do {
-        cleared = try store.clearFailed(deployment: deployment)
-        if cleared > 0 {
+        let revisions = try store.clearFailed(deployment: name)
+        if revisions > 0 { said.append("\(revisions) failed revision(s) will be tried again") }
+        let conditions = try store.conditions()
+        for kind in [ResourceKind.deployment, .pipeline] {
+          let resource = ResourceID(kind, name)
+          guard let condition = conditions[resource.description], condition.state != .waiting else { continue }
+          _ = try store.clearCondition(resource.description)
+          said.append("\(resource) is no longer \(condition.state.rawValue)")
+        }
+        if !said.isEmpty {
           try store.appendEvent(
-            kind: "retry", resource: ResourceID(.deployment, deployment), commit: nil, cause: "agent retry",
-            message: "\(cleared) failed revision(s) will be tried again", at: Date())
+            kind: "retry", resource: ResourceID(.deployment, name), commit: nil, cause: "agent retry",
+            message: said.joined(separator: "; "), at: Date())
         }
       } catch { throw CommandFailure("\(error)") }
-      guard cleared > 0 else { throw CommandFailure("deployment '\(deployment)' has no failed revision to retry") }
-      print("Deployment \(deployment): \(cleared) failed revision(s) will be tried at the next reconcile.")
+      guard !said.isEmpty else {
+        throw CommandFailure("'\(name)' has no failed revision, and no stalled or retrying deployment or pipeline")
+      }
+      print("\(name): " + said.joined(separator: "; ") + "; the next reconcile tries again.")
     }
   }
 }
@@ -82,10 +95,12 @@ struct RetryCommand: ParsableCommand {
 struct PromoteCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "promote",
-    abstract: "Switch a blue-green rollout (autoPromote: false) from its preview to all traffic.",
+    abstract: "End a rollout's current wait: a blue-green preview, or a canary step's pause.",
     discussion: """
-      The switch happens at the next reconcile: at once under `agent run` (with --server, or \
-      its next cycle), or on the next `agent apply`.
+      A blue-green rollout with autoPromote: false switches to all traffic; a canary moves past \
+      its current step's pause (and the wait for its analysis data). It happens at the next \
+      reconcile: at once under `agent run` (with --server, or its next cycle), or on the next \
+      `agent apply`.
       """)
 
   @Argument(help: "The deployment.") var deployment: String

@@ -76,6 +76,22 @@ func agent(_ arguments: String..., in directory: URL = repositoryRoot, environme
   try run(agentBinary(), arguments, in: directory, environment: environment)
 }
 
+/// The git CLI in `folder`, as a test user; throws with git's stderr when it fails.
+@discardableResult
+func gitCommand(_ arguments: [String], in folder: URL) throws -> Outcome {
+  let outcome = try run(
+    URL(fileURLWithPath: "/usr/bin/env"),
+    ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: folder)
+  guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
+  return outcome
+}
+
+/// Commits everything in the work tree at `folder`.
+func commitAll(_ message: String, in folder: URL) throws {
+  try gitCommand(["add", "-A"], in: folder)
+  try gitCommand(["commit", "-q", "-m", message], in: folder)
+}
+
 /// A temporary folder of files, removed when released.
 final class Scratch {
   let url: URL
@@ -134,18 +150,9 @@ final class ExampleRepository {
   }
 
   @discardableResult
-  func git(_ arguments: String...) throws -> Outcome {
-    let outcome = try run(
-      URL(fileURLWithPath: "/usr/bin/env"),
-      ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: scratch.url)
-    guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
-    return outcome
-  }
+  func git(_ arguments: String...) throws -> Outcome { try gitCommand(arguments, in: scratch.url) }
 
-  func commit(_ message: String) throws {
-    try git("add", "-A")
-    try git("commit", "-q", "-m", message)
-  }
+  func commit(_ message: String) throws { try commitAll(message, in: scratch.url) }
 
   /// Moves the quickstart deployment's stable endpoint off 9000 (tests run side by side); commits.
   @discardableResult

@@ -16,7 +16,7 @@ final class Harness {
   let registry: BuiltinRegistry
   let reconciler: Reconciler
 
-  init(_ files: [String: String], docker: DockerRuntime? = nil) throws {
+  init(_ files: [String: String], docker: DockerRuntime? = nil, maxConcurrentRuns: Int = 2) throws {
     repo = try GitFixture()
     for (path, text) in files { try repo.write(path, text) }
     try repo.commit("initial")
@@ -27,6 +27,7 @@ final class Harness {
       store: store, registry: registry, repository: try GitRepository.open(repo.path), stateFolder: state)
     runner.backoff = 0.05
     runner.docker = docker
+    runner.maxConcurrentRuns = maxConcurrentRuns
     reconciler = Reconciler(store: store, registry: registry, runner: runner)
   }
 
@@ -109,6 +110,43 @@ let baseFiles = [
     #expect(second.executed.isEmpty)
     #expect(try h.store.versions(model: "clf").count == 1)
     #expect(try h.store.observe().appliedCommit == (try h.desired().commit))
+  }
+
+  @Test func runsBeyondMaxConcurrentRunsQueueAndStartWhenOneEnds() throws {
+    let gate = FileManager.default.temporaryDirectory.appendingPathComponent("gate-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: gate) }
+    let waiting = step(
+      "train",
+      """
+      while [ ! -e \(gate) ]; do sleep 0.05; done
+      mkdir -p "$MODELOPS_OUTPUT_DIR/model"
+      echo '{"w": 1}' > "$MODELOPS_OUTPUT_DIR/model/w.json"
+      echo '{"accuracy": 0.9}' > "$MODELOPS_OUTPUT_DIR/metrics.json"
+      """)
+    let manifests =
+      stack(steps: waiting) + "\n---\n" + stack(steps: waiting).replacingOccurrences(of: "clf", with: "other")
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": manifests]) { $1 }, maxConcurrentRuns: 1)
+    let desired = try h.desired()
+    try h.reconciler.start(desired)
+    // One pass: one run starts and returns at once; the other pipeline's run queues.
+    let pass = try h.reconciler.reconcile(desired)
+    #expect(try h.store.activeRuns().count == 1)
+    let queued = pass.executed.filter { $0.action.verb == .train && $0.waiting }
+    #expect(queued.count == 1)
+    #expect(queued.first?.detail.contains("queued: 1 run(s) in progress") == true, "\(pass.executed.map(\.detail))")
+    // Another pass while the first run goes on changes nothing.
+    _ = try h.reconciler.reconcile(desired)
+    #expect(try h.store.runs().count == 1)
+    #expect(FileManager.default.createFile(atPath: gate, contents: nil))
+    let report = try h.reconciler.apply(desired)
+    #expect(!report.failed, "\(report.executed.map(\.error))")
+    let runs = try h.store.runs().sorted { ($0.startedAt ?? .distantPast) < ($1.startedAt ?? .distantPast) }
+    #expect(runs.map(\.status) == ["succeeded", "succeeded"])
+    #expect(Set(runs.map(\.pipeline)) == ["clf-train", "other-train"])
+    // Never two at once: the queued run started after the first ended.
+    if runs.count == 2, let ended = runs[0].finishedAt, let started = runs[1].startedAt {
+      #expect(started >= ended)
+    }
   }
 
   @Test func aRunSeesTheContractEnvironmentButNotTheAgentsOwn() throws {

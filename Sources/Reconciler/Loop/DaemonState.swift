@@ -13,9 +13,15 @@ public final class Wakeup: Sendable {
   /// Reconcile now (a supervisor report, an alert, a rollback or promote request).
   public func reconcileNow() { flags.withLock { $0.reconcile = true } }
 
-  func takeFetch() -> Bool { flags.withLock { flags in defer { flags.fetch = false }; return flags.fetch } }
+  func takeFetch() -> Bool {
+    flags.withLock { flags in
+      defer { flags.fetch = false }; return flags.fetch
+    }
+  }
   func takeReconcile() -> Bool {
-    flags.withLock { flags in defer { flags.reconcile = false }; return flags.reconcile }
+    flags.withLock { flags in
+      defer { flags.reconcile = false }; return flags.reconcile
+    }
   }
 }
 

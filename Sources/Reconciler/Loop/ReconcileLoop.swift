@@ -74,7 +74,9 @@ public struct ReconcileLoop: Service {
       let outcome = await onOwnThread { Self.pass(reconciler, desired, watcher.outcome) }
       await state.record(outcome)
       if let invalid = outcome.invalidHead, invalid != lastInvalid {
-        logger.error("the head commit has invalid manifests: nothing of it is applied", metadata: ["commit": "\(invalid.prefix(12))"])
+        logger.error(
+          "the head commit has invalid manifests: nothing of it is applied",
+          metadata: ["commit": "\(invalid.prefix(12))"])
       }
       lastInvalid = outcome.invalidHead
       if let error = outcome.error {

@@ -48,8 +48,9 @@ extension ServingExecutor {
     guard let commit else { throw RunError("the commit of revision \(revision) is not recorded") }
     let folder = try checkouts.folder(of: commit)
     let modelPath = try registry.servingFolder(model: deployment.spec.model.model, version: revision.modelVersion)
+    let spec = try specs.spec(of: deployment, at: revision, commit: commit)
     for _ in 0..<missing {
-      try startReplica(deployment, revision, commit: commit, folder: folder, modelPath: modelPath)
+      try startReplica(spec, revision, commit: commit, folder: folder, modelPath: modelPath)
       state.started += 1
       state.starting += 1
     }

@@ -31,7 +31,8 @@ extension ServingExecutor {
     let commit: String?
     if let version {
       guard (try? registry.verify(model: deployment.spec.model.model, version: version)) == true else {
-        throw Stalled("version \(version) of \(deployment.spec.model.model) is not in the registry or its artifact is gone")
+        throw Stalled(
+          "version \(version) of \(deployment.spec.model.model) is not in the registry or its artifact is gone")
       }
       destination = Revision(modelVersion: version, template: active.template)
       commit = record.activeCommit

@@ -25,6 +25,8 @@ public final class ServingExecutor: Sendable {
   /// The runtime of a deployment that does not name one (the agent configuration's).
   let defaultRuntime: Deployment.Runtime
   let checkouts: Checkouts
+  /// The spec of a revision whose template is not the desired one.
+  let specs: RevisionSpecs
   let logs: URL
   let router: (any TrafficRouter)?
   /// The monitors: a rollout's analysis reads them at each step.
@@ -42,12 +44,15 @@ public final class ServingExecutor: Sendable {
   public init(
     store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String,
     router: (any TrafficRouter)? = nil, monitors: MonitorRunner? = nil, docker: DockerRuntime? = nil,
-    defaultRuntime: Deployment.Runtime = .process, progress: @escaping @Sendable (String) -> Void = { _ in }
+    defaultRuntime: Deployment.Runtime = .process, manifestsPath: String? = nil,
+    loadOptions: LoadOptions = LoadOptions(),
+    progress: @escaping @Sendable (String) -> Void = { _ in }
   ) {
     self.store = store
     self.registry = registry
     let state = URL(fileURLWithPath: stateFolder)
     self.checkouts = Checkouts(repository: repository, folder: state.appendingPathComponent("checkouts"))
+    self.specs = RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions)
     self.logs = state.appendingPathComponent("replicas")
     self.router = router
     self.monitors = monitors
