@@ -49,7 +49,10 @@ extension Reconciler {
     let commit = run.commit.map { "commit \($0.prefix(12))" } ?? "working tree"
     try? store.appendEvent(
       kind: kind, resource: resource, commit: run.commit, cause: "\(commit): \(run.reason)", message: message, at: now)
-    progress((run.end == .succeeded ? "✓ " : "✗ ") + "\(resource) \(message)")
+    progress(
+      Progress(
+        (run.end == .succeeded ? "✓ " : "✗ ") + "\(resource) \(message)", level: run.end == .failed ? .warning : .info,
+        ["resource": resource.description, "run": run.runID]))
   }
 
   /// `agent apply`: passes until the work they start is done — runs finished, replicas healthy,

@@ -25,7 +25,8 @@ extension Reconciler {
   {
     let cause = desired.commit.map { "commit \($0.prefix(12))" } ?? "working tree"
     let journal = try store.journalStart(actionID: action.id, commit: desired.commit, intent: action.reason, at: now)
-    if previous?.state != .waiting { progress("… \(action.resource) \(action.headline)") }
+    let about = ["resource": action.resource.description, "action": action.verb.rawValue]
+    if previous?.state != .waiting { progress(Progress("… \(action.resource) \(action.headline)", about)) }
     var outcome = ApplyReport.Executed(action: action, error: nil, detail: "")
     var rolledBack = action.verb == .rollback
     do {
@@ -60,7 +61,10 @@ extension Reconciler {
           at: Date())
       }
       let mark = outcome.error == nil ? "✓" : "✗"
-      progress("\(mark) \(action.resource) \(action.headline): \(outcome.error ?? outcome.detail)")
+      progress(
+        Progress(
+          "\(mark) \(action.resource) \(action.headline): \(outcome.error ?? outcome.detail)",
+          level: outcome.error == nil && !rolledBack ? .info : .warning, about))
     }
     if rolledBack { outcome.detail += afterRollback(action, desired: desired, error: outcome.error) }
     notify(action, desired: desired, error: outcome.error, rolledBack: rolledBack)
@@ -80,7 +84,7 @@ extension Reconciler {
       condition = ResourceCondition(
         resource: resource, action: key, state: .waiting, reason: outcome.detail, nextAt: outcome.until, since: since)
       if before?.state != .waiting || before?.reason != outcome.detail {
-        progress("  \(outcome.action.resource) waiting: \(outcome.detail)")
+        progress(Progress("  \(outcome.action.resource) waiting: \(outcome.detail)", ["resource": resource]))
       }
     } else if let error = outcome.error, let kind = outcome.failure, kind != .rolledBack {
       let attempts = (before?.state == .retrying || before?.state == .stalled ? before?.attempts ?? 0 : 0) + 1

@@ -68,7 +68,7 @@ extension Reconciler {
       try? store.appendEvent(
         kind: "write-back-failed", resource: action.resource, commit: desired.commit, cause: reason,
         message: "\(error)", at: Date())
-      progress("✗ \(action.resource) write-back: \(error)")
+      progress(Progress("✗ \(action.resource) write-back: \(error)", level: .warning))
       return "; write-back failed: \(error)"
     }
   }

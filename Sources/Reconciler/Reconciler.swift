@@ -49,7 +49,7 @@ public final class Reconciler: Sendable {
   /// Rollouts, scaling, self-heal, rollbacks; nil: serving actions are reported, not carried out.
   public let serving: ServingExecutor?
   /// Where progress lines go (stderr for `agent apply`, the log for `agent run`).
-  public let progress: @Sendable (String) -> Void
+  public let progress: ProgressSink
   /// The `notify` targets of the agent config (rollback, run-failed, apply-failed, promoted).
   public let notifier: Notifier?
   /// Pushes a `modelops/rollback/<deployment>` branch after a rollback (`writeBack: true`).
@@ -60,7 +60,7 @@ public final class Reconciler: Sendable {
   public init(
     store: StateStore, registry: any ModelRegistry, runner: TrainingRunner, serving: ServingExecutor? = nil,
     notifier: Notifier? = nil, writeBack: WriteBackHook? = nil, backoff: Backoff = Backoff(),
-    progress: @escaping @Sendable (String) -> Void = { _ in }
+    progress: @escaping ProgressSink = { _ in }
   ) {
     self.store = store
     self.registry = registry
@@ -165,7 +165,10 @@ public final class Reconciler: Sendable {
       to: version.map { "v\($0)" })
     action.version = version
     let outcome = try execute(action, desired: desired, now: Date())
-    progress((outcome.error == nil ? "✓ " : "✗ ") + "\(action.resource) rollback: \(outcome.error ?? outcome.detail)")
+    progress(
+      Progress(
+        (outcome.error == nil ? "✓ " : "✗ ") + "\(action.resource) rollback: \(outcome.error ?? outcome.detail)",
+        level: .warning, ["resource": action.resource.description]))
     return outcome
   }
 }

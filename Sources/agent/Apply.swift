@@ -92,7 +92,7 @@ struct LocalReconciler {
     var runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     runner.docker = runtime.training(stateFolder: folder)
     runner.maxConcurrentRuns = configuration?.maxConcurrentRuns ?? 2
-    let progress: @Sendable (String) -> Void = { line in Terminal.standardError.write(line + "\n") }
+    let progress: ProgressSink = { line in Terminal.standardError.write(line.message + "\n") }
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder,
       docker: runtime.docker(stateFolder: folder),

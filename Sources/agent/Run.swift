@@ -78,21 +78,20 @@ struct RunCommand: AsyncParsableCommand {
       : Notifier(targets: configuration.notify.map { NotifyTarget(url: $0.url, events: $0.events) }) { line in
         logger.warning("\(line)")
       }
+    let log = Self.progressLog(logger)
     let monitors = MonitorRunner(
-      store: store, registry: registry, prometheusURL: configuration.prometheusURL, notifier: notifier
-    ) { line in logger.info("\(line)") }
+      store: store, registry: registry, prometheusURL: configuration.prometheusURL, notifier: notifier,
+      progress: log)
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),
       defaultRuntime: configuration.runtime.deploymentDefault, manifestsPath: source.path,
-      loadOptions: .agent(configuration), progress: { line in logger.info("\(line)") })
+      loadOptions: .agent(configuration), progress: log)
     let writeBack =
       configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
     let reconciler = Reconciler(
-      store: store, registry: registry, runner: runner, serving: serving, notifier: notifier, writeBack: writeBack
-    ) { line in
-      logger.info("\(line)")
-    }
+      store: store, registry: registry, runner: runner, serving: serving, notifier: notifier, writeBack: writeBack,
+      progress: log)
     let watcher = SourceWatcher(
       fetch: fetch, branch: source.branch, reader: ManifestReader(path: source.path, options: .agent(configuration)),
       store: store)
@@ -191,6 +190,17 @@ struct RunCommand: AsyncParsableCommand {
 
   /// `writeBack: true`: a rollback writes `modelops/rollback/<deployment>` in the source
   /// repository (a local path), or in the mirror and pushes it to the remote.
+  /// Progress as log lines: the message, with what it is about as metadata.
+  static func progressLog(_ logger: Logger) -> ProgressSink {
+    { progress in
+      let metadata = progress.metadata.mapValues { Logger.MetadataValue.string($0) }
+      switch progress.level {
+      case .info: logger.info(Logger.Message(stringLiteral: progress.message), metadata: metadata)
+      case .warning: logger.warning(Logger.Message(stringLiteral: progress.message), metadata: metadata)
+      }
+    }
+  }
+
   private static func writeBack(
     _ source: AgentConfig.Source, repository: GitRepository, credentials: GitCredentials
   ) -> WriteBackHook {

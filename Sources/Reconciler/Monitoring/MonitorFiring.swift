@@ -12,11 +12,11 @@ import Synchronization
 final class MonitorFiring: Sendable {
   let store: StateStore
   let notifier: Notifier?
-  let progress: @Sendable (String) -> Void
+  let progress: ProgressSink
   /// monitor → the version it fires on.
   private let firing: Mutex<[String: Int]>
 
-  init(store: StateStore, notifier: Notifier?, progress: @escaping @Sendable (String) -> Void) {
+  init(store: StateStore, notifier: Notifier?, progress: @escaping ProgressSink) {
     self.store = store
     self.notifier = notifier
     self.progress = progress
@@ -38,7 +38,8 @@ final class MonitorFiring: Sendable {
       return true
     }
     guard first else { return false }
-    progress("monitor \(name) fired: \(message)")
+    progress(
+      Progress("monitor \(name) fired: \(message)", level: .warning, ["monitor": name, "version": "\(version)"]))
     try? store.recordMonitor(name, firing: true, version: version, at: now)
     try? store.appendEvent(
       kind: "monitor-fired", resource: ResourceID(.monitor, name), commit: nil,

@@ -38,7 +38,7 @@ public final class MonitorRunner: Sendable {
   let store: StateStore
   let registry: (any ModelRegistry)?
   let prometheusURL: String?
-  let progress: @Sendable (String) -> Void
+  let progress: ProgressSink
   let declared = Mutex<[String: Monitor]>([:])
   /// Deployment → the model it serves (a drift monitor reads that model's profiles).
   let models = Mutex<[String: String]>([:])
@@ -47,7 +47,7 @@ public final class MonitorRunner: Sendable {
 
   public init(
     store: StateStore, registry: (any ModelRegistry)? = nil, prometheusURL: String? = nil, notifier: Notifier? = nil,
-    progress: @escaping @Sendable (String) -> Void = { _ in }
+    progress: @escaping ProgressSink = { _ in }
   ) {
     self.store = store
     self.registry = registry
@@ -104,7 +104,7 @@ public final class MonitorRunner: Sendable {
       defer { state.lastError[name] = line }
       return state.lastError[name] != line
     }
-    if fresh { progress(line) }
+    if fresh { progress(Progress(line, level: .warning, ["monitor": name])) }
   }
 
   /// Alerts from Alertmanager's webhook (payload version 4): a firing alert named like an

@@ -44,7 +44,11 @@ extension ServingExecutor {
         outcome.ready = true
       } else {
         outcome.lost = true
-        progress("replica \(replica.id) of \(replica.deployment) is \(next.health.rawValue)")
+        progress(
+          Progress(
+            "replica \(replica.id) of \(replica.deployment) is \(next.health.rawValue)",
+            level: next.health == .healthy ? .info : .warning,
+            ["deployment": replica.deployment, "revision": "\(replica.revision)", "replica": replica.id]))
       }
     }
     if outcome.changed { publishRoutes() }

@@ -110,7 +110,10 @@ extension ServingExecutor {
       throw error
     }
     let identity = replica.container.map { "container \($0.prefix(12))" } ?? "pid \(replica.pid ?? 0)"
-    progress("  started replica \(replica.id) (\(identity), port \(replica.port ?? 0))")
+    progress(
+      Progress(
+        "  started replica \(replica.id) (\(identity), port \(replica.port ?? 0))",
+        ["deployment": name, "revision": "\(revision)", "replica": replica.id]))
   }
 
   func isAlive(_ replica: ReplicaRecord) -> Bool {

@@ -77,7 +77,10 @@ extension ServingExecutor {
           try stop(replica)
           stopped += 1
         } catch {
-          progress("could not stop replica \(replica.id) of \(record.name): \(error)")
+          progress(
+            Progress(
+              "could not stop replica \(replica.id) of \(record.name): \(error)", level: .warning,
+              ["deployment": record.name, "replica": replica.id]))
         }
       }
       record.scaleDownAt = nil

@@ -24,7 +24,8 @@ extension ServingExecutor {
     if let inFlight = record.rollout, inFlight != target {
       // Superseded by a newer desired revision: its replicas go, nothing is marked failed.
       for replica in try store.replicas(of: name) where replica.revision == inFlight { try stop(replica) }
-      progress("  rollout to \(inFlight) superseded by \(target)")
+      progress(
+        Progress("  rollout to \(inFlight) superseded by \(target)", ["deployment": name, "revision": "\(target)"]))
       record.rollout = nil
     }
     if record.rollout != target {
@@ -46,7 +47,10 @@ extension ServingExecutor {
       followed.withLock { _ = $0.insert(name) }
     } else if followed.withLock({ $0.insert(name).inserted }) {
       // A rollout this agent did not start (it was restarted): carried on from its saved step.
-      progress("  resuming at step \(record.rolloutStep), \(record.rolloutWeight)% of traffic on \(target)")
+      progress(
+        Progress(
+          "  resuming at step \(record.rolloutStep), \(record.rolloutWeight)% of traffic on \(target)",
+          ["deployment": name, "revision": "\(target)"]))
     }
     do {
       try checkpoint(name, analysing: target.modelVersion)
@@ -168,6 +172,9 @@ extension ServingExecutor {
     try store.appendEvent(
       kind: "rollback", resource: ResourceID(.deployment, record.name), commit: nil,
       cause: "rollout to \(target) failed", message: reason, at: Date())
-    progress("  rolled back to \(record.active?.description ?? "nothing"): \(reason)")
+    progress(
+      Progress(
+        "  rolled back to \(record.active?.description ?? "nothing"): \(reason)", level: .warning,
+        ["deployment": record.name, "revision": record.active?.description ?? "-"]))
   }
 }

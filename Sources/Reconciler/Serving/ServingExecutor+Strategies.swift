@@ -67,7 +67,7 @@ extension ServingExecutor {
         record.rolloutProgressAt = now
         try store.saveDeployment(record)
         publishRoutes()
-        progress("  \(label)")
+        progress(Progress("  \(label)", ["deployment": record.name, "revision": "\(target)"]))
         continue
       }
       let skipped = record.rolloutPauseSkipped

@@ -31,7 +31,7 @@ public final class ServingExecutor: Sendable {
   let router: (any TrafficRouter)?
   /// The monitors: a rollout's analysis reads them at each step.
   let monitors: MonitorRunner?
-  let progress: @Sendable (String) -> Void
+  let progress: ProgressSink
   /// The deployments of the last desired state applied (the supervisor probes these).
   let declared = Mutex<[String: Deployment]>([:])
   /// When each replica was last probed (the supervisor probes at each deployment's interval).
@@ -46,7 +46,7 @@ public final class ServingExecutor: Sendable {
     router: (any TrafficRouter)? = nil, monitors: MonitorRunner? = nil, docker: DockerRuntime? = nil,
     defaultRuntime: Deployment.Runtime = .process, manifestsPath: String? = nil,
     loadOptions: LoadOptions = LoadOptions(),
-    progress: @escaping @Sendable (String) -> Void = { _ in }
+    progress: @escaping ProgressSink = { _ in }
   ) {
     self.store = store
     self.registry = registry
