@@ -94,6 +94,36 @@ import Testing
     #expect(result.diagnostics.map(\.message).contains { $0.hasPrefix("duplicate Model 'a'") })
   }
 
+  @Test func aReferenceFromAnUnchangedFileBreaksWhenItsTargetGoes() throws {
+    let repo = try fixture()
+    try repo.write(
+      "manifests/d.yaml",
+      "apiVersion: modelops/v1\nkind: Pipeline\nmetadata: {name: train-c}\nspec:\n  model: c\n  steps: [{name: train, run: python3 train.py}]\n"
+    )
+    try repo.commit("a pipeline for c")
+    let reader = ManifestReader(path: "manifests")
+    #expect(try loadHead(repo, reader).isValid)
+    try repo.write("manifests/c.yaml", Self.model("c2"))
+    try repo.commit("rename model c to c2")
+    let result = try loadHead(repo, reader)
+    #expect(reader.lastLoad == (parsed: 1, reused: 3))
+    #expect(result.diagnostics.contains { $0.location.path == "manifests/d.yaml" })
+  }
+
+  @Test func aDuplicateFixedLaterIsNoLongerReported() throws {
+    let repo = try fixture()
+    let reader = ManifestReader(path: "manifests")
+    _ = try loadHead(repo, reader)
+    try repo.write("manifests/c.yaml", Self.model("a"))
+    try repo.commit("c declares a again")
+    #expect(!(try loadHead(repo, reader)).isValid)
+    try repo.write("manifests/c.yaml", Self.model("c", version: 5))
+    try repo.commit("c is c again")
+    let fixed = try loadHead(repo, reader)
+    #expect(fixed.isValid, "\(fixed.diagnostics)")
+    #expect(fixed.manifests.models.keys.sorted() == ["a", "b", "c"])
+  }
+
   @Test func aFileReachedThroughASymlinkIsReadAtEveryCommit() throws {
     let repo = try fixture()
     try repo.write("shared/d.yaml", Self.model("d"))

@@ -60,9 +60,7 @@ struct Discovery<Tree: ManifestTree> {
     guard visited.insert(folder).inserted else { return }
     let entries: [TreeEntry]
     do {
-      entries = try tree.entries(in: folder).sorted {
-        Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8))
-      }
+      entries = try tree.entries(in: folder).sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
     } catch {
       fail(relative, error.description)
       return

@@ -5,6 +5,8 @@ extension ManifestLoader {
   /// What one file yielded.
   struct FileOutcome: Sendable {
     var resources: [(Manifest, SourceLocation)] = []
+    /// The kind of each resource, in order: enough to size the merged set without copying any.
+    var kinds: [ResourceKind] = []
     var diagnostics: [Diagnostic] = []
     var references: [Reference] = []
     var claims: [ListenClaim] = []
@@ -15,10 +17,11 @@ extension ManifestLoader {
   }
 
   /// The outcome of every file, in the order of `files`: taken from `cache` when it holds the
-  /// file, else decoded (on every core). `cache` then holds exactly these files.
+  /// file, else decoded (on every core); and the indices of the files decoded. `cache` then
+  /// holds exactly these files.
   static func decodeAll(
     _ files: [ManifestFile], tree: some ManifestTree, options: LoadOptions, cache: inout ParseCache
-  ) -> [FileOutcome] {
+  ) -> (outcomes: [FileOutcome], parsed: [Int]) {
     cache.prepare(for: options)
     let reused = files.map { cache.outcome(for: $0) }
     let missing = reused.indices.filter { reused[$0] == nil }
@@ -32,8 +35,8 @@ extension ManifestLoader {
       for (index, outcome) in zip(missing, decoded) { outcomes[index] = outcome }
     }
     let result = outcomes.map { $0 ?? FileOutcome() }
-    cache.replace(with: files, result, parsed: missing.count)
-    return result
+    cache.update(files, result, parsed: missing)
+    return (result, missing)
   }
 
   static func decode(_ file: ManifestFile, tree: some ManifestTree, options: LoadOptions) -> FileOutcome {
@@ -57,7 +60,9 @@ extension ManifestLoader {
     }
     let context = DecodeContext(path: file.display)
     for document in documents where !document.root.isNull {
-      if let decoded = DocumentDecoder.decode(document.root, context) { outcome.resources.append(decoded) }
+      guard let decoded = DocumentDecoder.decode(document.root, context) else { continue }
+      outcome.kinds.append(decoded.0.kind)
+      outcome.resources.append(decoded)
     }
     outcome.diagnostics = context.diagnostics
     outcome.references = context.references

@@ -51,24 +51,11 @@ public enum ManifestLoader {
     var discovery = Discovery(tree: tree, root: path, displayRoot: displayRoot, options: options)
     discovery.run()
     let files = discovery.files
-    let outcomes = decodeAll(files, tree: tree, options: options, cache: &cache)
+    let (outcomes, parsed) = decodeAll(files, tree: tree, options: options, cache: &cache)
 
     var diagnostics = discovery.diagnostics
-    var set = ManifestSet()
-    var references: [Reference] = []
-    var claims: [ListenClaim] = []
-    var declaredWithErrors: Set<ResourceID> = []
-    for outcome in outcomes {
-      diagnostics += outcome.diagnostics
-      declaredWithErrors.formUnion(outcome.declaredWithErrors)
-      references += outcome.references
-      claims += outcome.claims
-      for (manifest, location) in outcome.resources where !set.insert(manifest, at: location) {
-        let id = ResourceID(manifest.kind, manifest.metadata.name)
-        let first = set.locations[id].map { " (first declared at \($0))" } ?? ""
-        diagnostics.append(Diagnostic(.error, at: location, "duplicate \(id.kind.rawValue) '\(id.name)'\(first)"))
-      }
-    }
+    let (set, references, claims, declaredWithErrors) = merge(
+      files, outcomes, parsed: parsed, cache: &cache, diagnostics: &diagnostics)
     diagnostics += ReferenceValidator.check(
       set, declaredWithErrors: declaredWithErrors, references: references, claims: claims)
     if let runtime = options.defaultRuntime { diagnostics += ReferenceValidator.runtimeFit(set, default: runtime) }

@@ -6,9 +6,9 @@
 /// a file reached through a symlink) are parsed at every load. After a load the cache holds only
 /// that load's files, so it never grows beyond one tree. A value: one loop owns it.
 public struct ParseCache: Sendable {
-  struct Key: Hashable, Sendable {
-    var display: String
+  private struct Entry: Sendable {
     var contentID: String
+    var outcome: ManifestLoader.FileOutcome
   }
 
   /// The limits the held outcomes were parsed under: other limits could judge the same bytes
@@ -18,8 +18,11 @@ public struct ParseCache: Sendable {
     var yaml: YAMLLimits
   }
 
-  private var outcomes: [Key: ManifestLoader.FileOutcome] = [:]
+  /// By shown path; an entry serves a file only when the content id matches too.
+  private var entries: [String: Entry] = [:]
   private var limits: Limits?
+  /// The set the last load merged, when it had no duplicates.
+  private var mergedSet: ManifestLoader.MergedSet?
   /// Files the last load parsed.
   public private(set) var lastParsed = 0
   /// Files the last load took from the cache.
@@ -28,32 +31,48 @@ public struct ParseCache: Sendable {
   public init() {}
 
   /// Files held.
-  public var count: Int { outcomes.count }
+  public var count: Int { entries.count }
 
   mutating func prepare(for options: LoadOptions) {
     let wanted = Limits(maxFileBytes: options.maxFileBytes, yaml: options.yaml)
-    if limits != wanted { outcomes = [:] }
+    if limits != wanted {
+      entries = [:]
+      mergedSet = nil
+    }
     limits = wanted
   }
 
   func outcome(for file: ManifestFile) -> ManifestLoader.FileOutcome? {
-    guard let key = Self.key(file) else { return nil }
-    return outcomes[key]
+    guard let id = file.contentID, let entry = entries[file.display], entry.contentID == id else { return nil }
+    return entry.outcome
   }
 
-  /// Holds exactly the outcomes of `files` (what one load read); others are dropped.
-  mutating func replace(with files: [ManifestFile], _ results: [ManifestLoader.FileOutcome], parsed: Int) {
-    var kept: [Key: ManifestLoader.FileOutcome] = [:]
-    kept.reserveCapacity(files.count)
-    for (file, outcome) in zip(files, results) where outcome.reusable {
-      if let key = Self.key(file) { kept[key] = outcome }
+  /// Records what a load made of `files`: the outcomes of the files it parsed (at `parsed`)
+  /// replace older ones, and files it did not list are dropped.
+  mutating func update(_ files: [ManifestFile], _ results: [ManifestLoader.FileOutcome], parsed: [Int]) {
+    var held = files.count - parsed.count
+    for index in parsed {
+      let file = files[index]
+      if let id = file.contentID, results[index].reusable {
+        entries[file.display] = Entry(contentID: id, outcome: results[index])
+        held += 1
+      } else {
+        entries[file.display] = nil
+      }
     }
-    outcomes = kept
-    lastParsed = parsed
-    lastReused = files.count - parsed
+    if entries.count != held {
+      let listed = Set(files.map(\.display))
+      entries = entries.filter { listed.contains($0.key) }
+    }
+    lastParsed = parsed.count
+    lastReused = files.count - parsed.count
   }
 
-  private static func key(_ file: ManifestFile) -> Key? {
-    file.contentID.map { Key(display: file.display, contentID: $0) }
+  /// The merged set of the last load, taken out so that patching it copies nothing of the cache's.
+  mutating func takeMergedSet() -> ManifestLoader.MergedSet? {
+    defer { mergedSet = nil }
+    return mergedSet
   }
+
+  mutating func keep(_ merged: ManifestLoader.MergedSet?) { mergedSet = merged }
 }
