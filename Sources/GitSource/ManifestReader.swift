@@ -38,12 +38,10 @@ public final class ManifestReader {
   public func desiredState(_ result: LoadResult, tree: GitTree, commit: CommitInfo) -> DesiredState {
     var workdirs: [String: String] = [:]
     var dvc: [String: [String: String]] = [:]
-    let pipelines = result.manifests.pipelines
-    for index in pipelines.indices {  // read in place: copying each pipeline costs at 10,000
-      let name = pipelines[index].key
-      let workdir = pipelines[index].value.spec.workdir == "." ? "" : pipelines[index].value.spec.workdir
+    for (name, pipeline) in result.manifests.pipelines {
+      let workdir = pipeline.spec.workdir == "." ? "" : pipeline.spec.workdir
       if let id = try? tree.objectID(at: workdir) { workdirs[name] = id.hex }
-      for input in pipelines[index].value.spec.inputs {
+      for input in pipeline.spec.inputs {
         guard case .dvc(let pointer) = input.source, let md5 = Self.dvcDigest(tree, pointer) else { continue }
         dvc[name, default: [:]][input.name] = md5
       }
