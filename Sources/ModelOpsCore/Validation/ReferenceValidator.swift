@@ -12,8 +12,8 @@ enum ReferenceValidator {
     }
     for ref in references {
       let id = ResourceID(ref.kind, ref.name)
-      if declaredWithErrors.contains(id), !set.contains(id) { continue }
       guard set.contains(id) else {
+        if declaredWithErrors.contains(id) { continue }
         var message = "'\(ref.field)' refers to \(ref.kind.rawValue) '\(ref.name)', which is not declared"
         if let hint = suggestion(for: ref.name, among: names(of: ref.kind, in: set)) {
           message += " (did you mean '\(hint)'?)"
