@@ -81,7 +81,8 @@ struct OneFileChange {
   private func git(_ arguments: String...) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["git", "-C", repository, "-c", "user.name=bench", "-c", "user.email=bench@localhost"] + arguments
+    process.arguments =
+      ["git", "-C", repository, "-c", "user.name=bench", "-c", "user.email=bench@localhost"] + arguments
     try process.run()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw BenchError("git \(arguments.joined(separator: " ")) failed") }
