@@ -23,7 +23,10 @@ public struct GitTree: ManifestTree {
       for index in 0..<git_tree_entrycount(tree) {
         guard let entry = git_tree_entry_byindex(tree, index) else { continue }
         let name = String(cString: git_tree_entry_name(entry))
-        result.append(TreeEntry(name: name, kind: try kind(of: entry, path: joined(folder, name))))
+        let kind = try kind(of: entry, path: joined(folder, name))
+        // A symlink's blob holds its target, not the content it leads to: no id for it.
+        let id = if case .file = kind { ObjectID(git_tree_entry_id(entry)).hex } else { String?.none }
+        result.append(TreeEntry(name: name, kind: kind, contentID: id))
       }
       return result
     }

@@ -1,12 +1,18 @@
 import ModelOpsCore
 
-/// Reads the desired state of a commit, and remembers the last manifests tree it parsed: a
-/// commit whose manifests folder has the same tree id is not parsed again.
+/// Reads the desired state of a commit, and remembers what it parsed: a commit whose manifests
+/// folder has the same tree id is not loaded again, and one that changes a few files re-parses
+/// only those (by blob id), the checks across files still running over the whole set.
 /// Not thread-safe: one reader belongs to one loop (the agent's poll cycle).
 public final class ManifestReader {
   private var cached: (tree: ObjectID, result: LoadResult)?
-  /// How many times manifests were actually parsed (a no-change cycle leaves it alone).
+  private var files = ParseCache()
+  /// How many times manifests were actually loaded (a no-change cycle leaves it alone).
   public private(set) var parses = 0
+  /// Manifest files parsed, over every load (an unchanged file is parsed once).
+  public private(set) var filesParsed = 0
+  /// Files the last load parsed, and files it took from the cache.
+  public var lastLoad: (parsed: Int, reused: Int) { (files.lastParsed, files.lastReused) }
   public let path: String
   public let options: LoadOptions
 
@@ -21,8 +27,9 @@ public final class ManifestReader {
     let id = try? tree.objectID(at: path)
     if let id, let cached, cached.tree == id { return cached.result }
     parses += 1
-    let result = ManifestLoader.load(from: tree, path: path, options: options)
-    if let id { cached = (id, result) }
+    let result = ManifestLoader.load(from: tree, path: path, options: options, cache: &files)
+    filesParsed += files.lastParsed
+    cached = result.readOutsidePath ? nil : id.map { (tree: $0, result: result) }
     return result
   }
 

@@ -4,42 +4,6 @@ import GitSource
 import ModelOpsCore
 import StateStore
 
-/// `modelops-bench cycle REMOTE_URL STATE_DIR PATH [CYCLES]`: the cost of the agent's poll cycle.
-///
-/// The first cycle clones, parses and plans; each later cycle fetches (nothing new), resolves the
-/// branch and asks the reader for the manifests, which must come from its cache. Prints seconds
-/// per phase and how many parses happened, as `name value` lines for bench/run.
-func cycle(url: String, state: String, path: String, cycles: Int) throws {
-  let mirror = GitMirror.folder(for: url, under: state)
-  let reader = ManifestReader(path: path)
-  func once() throws -> (fetch: Double, load: Double, plan: Double, actions: Int) {
-    let t0 = Date()
-    let repository = try GitMirror.sync(url: url, into: mirror, credentials: .none)
-    let commit = try repository.resolve("main")
-    let t1 = Date()
-    let tree = repository.tree(at: commit)
-    let result = reader.load(tree)
-    guard result.isValid else { throw BenchError("invalid manifests: \(result.diagnostics.prefix(3))") }
-    let desired = reader.desiredState(result, tree: tree, commit: commit)
-    let t2 = Date()
-    let plan = Planner.plan(desired: desired, observed: ObservedState(), now: t2)
-    let t3 = Date()
-    return (t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), t3.timeIntervalSince(t2), plan.actions.count)
-  }
-  let first = try once()
-  print(
-    "first_fetch_s \(first.fetch)\nfirst_load_s \(first.load)\nfirst_plan_s \(first.plan)\nactions \(first.actions)")
-  var fetches: [Double] = []
-  var loads: [Double] = []
-  for _ in 0..<cycles {
-    let next = try once()
-    fetches.append(next.fetch)
-    loads.append(next.load)
-  }
-  func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-  print("nochange_fetch_s \(median(fetches))\nnochange_load_s \(median(loads))\nparses \(reader.parses)")
-}
-
 struct BenchError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
@@ -111,7 +75,8 @@ do {
   if arguments.count >= 5, arguments[1] == "cycle" {
     try cycle(
       url: arguments[2], state: arguments[3], path: arguments[4],
-      cycles: arguments.count > 5 ? Int(arguments[5]) ?? 5 : 5)
+      cycles: arguments.count > 5 ? Int(arguments[5]) ?? 5 : 5,
+      change: arguments.count > 7 ? OneFileChange(repository: arguments[6], file: arguments[7]) : nil)
   } else if arguments.count >= 4, arguments[1] == "registry", let pairs = Int(arguments[3]) {
     try registry(state: arguments[2], pairs: pairs, mlflow: arguments.count > 4 ? arguments[4] : nil)
   } else if arguments.count >= 4, arguments[1] == "replicas", let count = Int(arguments[2]), count > 0 {
@@ -121,7 +86,7 @@ do {
   } else {
     FileHandle.standardError.write(
       Data(
-        ("usage: modelops-bench cycle REMOTE_URL STATE_DIR PATH [CYCLES] | registry STATE_DIR N [MLFLOW_URL]"
+        ("usage: modelops-bench cycle REMOTE_URL STATE_DIR PATH [CYCLES [WORK_REPO FILE]] | registry STATE_DIR N [MLFLOW_URL]"
           + " | replicas N WORK_DIR [DOCKER_SOCKET IMAGE]\n").utf8))
     exit(64)
   }

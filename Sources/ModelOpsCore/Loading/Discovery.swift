@@ -8,6 +8,9 @@ struct Discovery<Tree: ManifestTree> {
   var ignore = IgnoreRules()
   var files: [ManifestFile] = []
   var diagnostics: [Diagnostic] = []
+  /// Whether a symlink led outside `root`: then `root`'s own content id does not cover all
+  /// that was read.
+  var leftRoot = false
   /// Folders already walked (by resolved path): a symlink loop is walked once.
   private var visited: Set<String> = []
 
@@ -57,9 +60,7 @@ struct Discovery<Tree: ManifestTree> {
     guard visited.insert(folder).inserted else { return }
     let entries: [TreeEntry]
     do {
-      entries = try tree.entries(in: folder).sorted {
-        Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8))
-      }
+      entries = try tree.entries(in: folder).sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
     } catch {
       fail(relative, error.description)
       return
@@ -67,17 +68,19 @@ struct Discovery<Tree: ManifestTree> {
     for entry in entries where !entry.name.hasPrefix(".") {
       let path = joinPath(folder, entry.name)
       let shown = joinPath(relative, entry.name)
-      visit(path: path, relative: shown, kind: entry.kind, hops: 0)
+      visit(path: path, relative: shown, kind: entry.kind, contentID: entry.contentID, hops: 0)
     }
   }
 
-  private mutating func visit(path: String, relative: String, kind: TreeEntry.Kind, hops: Int) {
+  /// `contentID` is the listed file's own id; a file reached through a symlink has none (the
+  /// link's id is its target text), so it is parsed at every load.
+  private mutating func visit(path: String, relative: String, kind: TreeEntry.Kind, contentID: String?, hops: Int) {
     switch kind {
     case .folder:
       if !ignore.isIgnored(relative, isFolder: true) { walk(folder: path, relative: relative) }
     case .file:
       if Self.isManifestName(relative), !ignore.isIgnored(relative, isFolder: false) {
-        files.append(ManifestFile(path: path, display: display(relative)))
+        files.append(ManifestFile(path: path, display: display(relative), contentID: contentID))
       }
     case .symlink(let target):
       guard hops < options.maxSymlinkHops else {
@@ -94,13 +97,18 @@ struct Discovery<Tree: ManifestTree> {
           fail(relative, "symlink target '\(target)' does not exist")
           return
         }
-        visit(path: resolved, relative: relative, kind: targetKind, hops: hops + 1)
+        if !isUnderRoot(resolved) { leftRoot = true }
+        visit(path: resolved, relative: relative, kind: targetKind, contentID: nil, hops: hops + 1)
       } catch {
         fail(relative, error.description)
       }
     case .other:
       break
     }
+  }
+
+  private func isUnderRoot(_ path: String) -> Bool {
+    root.isEmpty || root == "." || path == root || path.hasPrefix(root + "/")
   }
 
   private func display(_ relative: String) -> String {

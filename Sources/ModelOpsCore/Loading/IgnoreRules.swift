@@ -39,6 +39,7 @@ public struct IgnoreRules: Sendable {
 
   /// Whether the path (relative to the manifests root) is ignored.
   public func isIgnored(_ path: String, isFolder: Bool) -> Bool {
+    if rules.isEmpty { return false }
     let components = path.split(separator: "/").map(String.init)
     var ignored = false
     for rule in rules where !rule.folderOnly || isFolder {

@@ -1,6 +1,3 @@
-import Dispatch
-import Synchronization
-
 /// Limits on what one manifests tree may hold.
 public struct LoadOptions: Sendable {
   /// Largest manifest file, in bytes (1 MiB).
@@ -22,6 +19,9 @@ public struct LoadResult: Sendable {
   public var diagnostics: [Diagnostic]
   /// The manifest files read, as displayed.
   public var files: [String]
+  /// Whether a symlink led outside the loaded path: then that path's tree id alone does not
+  /// identify what was read, and an unchanged id does not mean unchanged manifests.
+  public var readOutsidePath = false
 
   /// Whether the tree may be applied: a single error makes the whole tree (the commit) invalid.
   public var isValid: Bool { !diagnostics.hasErrors }
@@ -37,27 +37,25 @@ public enum ManifestLoader {
   public static func load(
     from tree: some ManifestTree, path: String = "", displayRoot: String = "", options: LoadOptions = LoadOptions()
   ) -> LoadResult {
+    var cache = ParseCache()
+    return load(from: tree, path: path, displayRoot: displayRoot, options: options, cache: &cache)
+  }
+
+  /// Loads the manifests under `path` of `tree`, parsing only the files `cache` does not hold
+  /// (by path and content id), and leaves in `cache` exactly the files of this load.
+  /// Checks across files (duplicates, references, listen addresses) always run over every file.
+  public static func load(
+    from tree: some ManifestTree, path: String = "", displayRoot: String = "", options: LoadOptions = LoadOptions(),
+    cache: inout ParseCache
+  ) -> LoadResult {
     var discovery = Discovery(tree: tree, root: path, displayRoot: displayRoot, options: options)
     discovery.run()
     let files = discovery.files
-    let outcomes = decodeAll(files, tree: tree, options: options)
+    let (outcomes, parsed) = decodeAll(files, tree: tree, options: options, cache: &cache)
 
     var diagnostics = discovery.diagnostics
-    var set = ManifestSet()
-    var references: [Reference] = []
-    var claims: [ListenClaim] = []
-    var declaredWithErrors: Set<ResourceID> = []
-    for outcome in outcomes {
-      diagnostics += outcome.diagnostics
-      declaredWithErrors.formUnion(outcome.declaredWithErrors)
-      references += outcome.references
-      claims += outcome.claims
-      for (manifest, location) in outcome.resources where !set.insert(manifest, at: location) {
-        let id = ResourceID(manifest.kind, manifest.metadata.name)
-        let first = set.locations[id].map { " (first declared at \($0))" } ?? ""
-        diagnostics.append(Diagnostic(.error, at: location, "duplicate \(id.kind.rawValue) '\(id.name)'\(first)"))
-      }
-    }
+    let (set, references, claims, declaredWithErrors) = merge(
+      files, outcomes, parsed: parsed, cache: &cache, diagnostics: &diagnostics)
     diagnostics += ReferenceValidator.check(
       set, declaredWithErrors: declaredWithErrors, references: references, claims: claims)
     if let runtime = options.defaultRuntime { diagnostics += ReferenceValidator.runtimeFit(set, default: runtime) }
@@ -73,7 +71,9 @@ public enum ManifestLoader {
           .error, at: SourceLocation(path: display("", root: path, displayRoot: displayRoot), line: 0, column: 0),
           "the manifest files hold no resources: an empty path is refused rather than read as 'delete everything'"))
     }
-    return LoadResult(manifests: set, diagnostics: diagnostics.sortedForDisplay(), files: files.map(\.display))
+    return LoadResult(
+      manifests: set, diagnostics: diagnostics.sortedForDisplay(), files: files.map(\.display),
+      readOutsidePath: discovery.leftRoot)
   }
 
   /// How a path relative to the manifests root is shown: under `displayRoot` when given
@@ -84,59 +84,4 @@ public enum ManifestLoader {
     if base.isEmpty || base == "." { return relative }
     return base.hasSuffix("/") ? base + relative : "\(base)/\(relative)"
   }
-
-  /// What one file yielded.
-  struct FileOutcome: Sendable {
-    var resources: [(Manifest, SourceLocation)] = []
-    var diagnostics: [Diagnostic] = []
-    var references: [Reference] = []
-    var claims: [ListenClaim] = []
-    var declaredWithErrors: [ResourceID] = []
-  }
-
-  /// Decodes files on every core; the order of results is the order of `files`.
-  private static func decodeAll(_ files: [ManifestFile], tree: some ManifestTree, options: LoadOptions) -> [FileOutcome]
-  {
-    let results = Mutex([FileOutcome?](repeating: nil, count: files.count))
-    DispatchQueue.concurrentPerform(iterations: files.count) { index in
-      let outcome = decode(files[index], tree: tree, options: options)
-      results.withLock { $0[index] = outcome }
-    }
-    return results.withLock { $0.compactMap { $0 } }
-  }
-
-  static func decode(_ file: ManifestFile, tree: some ManifestTree, options: LoadOptions) -> FileOutcome {
-    var outcome = FileOutcome()
-    let bytes: [UInt8]
-    do {
-      bytes = try tree.read(file.path, limit: options.maxFileBytes)
-    } catch {
-      outcome.diagnostics.append(
-        Diagnostic(.error, at: SourceLocation(path: file.display, line: 0, column: 0), error.description))
-      return outcome
-    }
-    let documents: [YAMLDocument]
-    do {
-      documents = try YAMLComposer.compose(bytes, limits: options.yaml)
-    } catch {
-      let location = SourceLocation(path: file.display, line: error.line, column: error.column)
-      outcome.diagnostics.append(Diagnostic(.error, at: location, error.message))
-      return outcome
-    }
-    let context = DecodeContext(path: file.display)
-    for document in documents where !document.root.isNull {
-      if let decoded = DocumentDecoder.decode(document.root, context) { outcome.resources.append(decoded) }
-    }
-    outcome.diagnostics = context.diagnostics
-    outcome.references = context.references
-    outcome.claims = context.listenClaims
-    outcome.declaredWithErrors = context.declaredWithErrors
-    return outcome
-  }
-}
-
-/// A manifest file found by discovery: the path to read, and the path to show.
-struct ManifestFile: Sendable {
-  var path: String
-  var display: String
 }

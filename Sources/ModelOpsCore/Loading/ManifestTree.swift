@@ -21,10 +21,14 @@ public struct TreeEntry: Sendable, Hashable {
   }
   public var name: String
   public var kind: Kind
+  /// An id that changes whenever a file's bytes do (a git blob id); nil when the tree cannot
+  /// tell cheaply. A file listed with an id may have its parse reused by a later load.
+  public var contentID: String?
 
-  public init(name: String, kind: Kind) {
+  public init(name: String, kind: Kind, contentID: String? = nil) {
     self.name = name
     self.kind = kind
+    self.contentID = contentID
   }
 }
 

@@ -37,17 +37,39 @@ public struct ManifestSet: Sendable, Hashable {
 
   public func contains(_ id: ResourceID) -> Bool { locations[id] != nil }
 
+  /// Makes room for resources of the given kinds, so that adding them does not grow the tables.
+  mutating func reserveCapacity(for kinds: some Sequence<ResourceKind>) {
+    var counts: [ResourceKind: Int] = [:]
+    for kind in kinds { counts[kind, default: 0] += 1 }
+    models.reserveCapacity(counts[.model] ?? 0)
+    pipelines.reserveCapacity(counts[.pipeline] ?? 0)
+    deployments.reserveCapacity(counts[.deployment] ?? 0)
+    monitors.reserveCapacity(counts[.monitor] ?? 0)
+    locations.reserveCapacity(counts.values.reduce(0, +))
+  }
+
   /// Adds a resource; false (and nothing added) when one of that kind and name exists.
-  mutating func insert(_ manifest: Manifest, at location: SourceLocation) -> Bool {
+  mutating func insert(_ manifest: consuming Manifest, at location: SourceLocation) -> Bool {
     let id = ResourceID(manifest.kind, manifest.metadata.name)
     guard locations[id] == nil else { return false }
     locations[id] = location
-    switch manifest {
+    switch consume manifest {
     case .model(let r): models[r.metadata.name] = r
     case .pipeline(let r): pipelines[r.metadata.name] = r
     case .deployment(let r): deployments[r.metadata.name] = r
     case .monitor(let r): monitors[r.metadata.name] = r
     }
     return true
+  }
+
+  /// Takes a resource out.
+  mutating func remove(_ id: ResourceID) {
+    locations[id] = nil
+    switch id.kind {
+    case .model: models[id.name] = nil
+    case .pipeline: pipelines[id.name] = nil
+    case .deployment: deployments[id.name] = nil
+    case .monitor: monitors[id.name] = nil
+    }
   }
 }

@@ -12,8 +12,8 @@ enum ReferenceValidator {
     }
     for ref in references {
       let id = ResourceID(ref.kind, ref.name)
-      if declaredWithErrors.contains(id), !set.contains(id) { continue }
       guard set.contains(id) else {
+        if declaredWithErrors.contains(id) { continue }
         var message = "'\(ref.field)' refers to \(ref.kind.rawValue) '\(ref.name)', which is not declared"
         if let hint = suggestion(for: ref.name, among: names(of: ref.kind, in: set)) {
           message += " (did you mean '\(hint)'?)"
@@ -74,16 +74,17 @@ enum ReferenceValidator {
   }
 
   /// Two endpoints clash on the same port when their hosts are equal or either is a wildcard.
+  /// Each claim is compared with the earlier claims of its port only (not every earlier claim).
   private static func listenClashes(_ claims: [ListenClaim]) -> [Diagnostic] {
     let wildcards: Set<String> = ["0.0.0.0", "::", "*"]
-    let ordered = claims.sorted { $0.location < $1.location }
+    var earlierByPort: [Int: [ListenClaim]] = [:]
     var result: [Diagnostic] = []
-    for (index, claim) in ordered.enumerated() {
-      let earlier = ordered[..<index].first { other in
-        other.address.port == claim.address.port
-          && (other.address.host == claim.address.host || wildcards.contains(other.address.host)
-            || wildcards.contains(claim.address.host))
+    for claim in claims.sorted(by: { $0.location < $1.location }) {
+      let earlier = earlierByPort[claim.address.port]?.first { other in
+        other.address.host == claim.address.host || wildcards.contains(other.address.host)
+          || wildcards.contains(claim.address.host)
       }
+      earlierByPort[claim.address.port, default: []].append(claim)
       if let earlier {
         result.append(
           Diagnostic(
