@@ -187,7 +187,11 @@ def measure(name, monitor, pause, after_rollout=False, scrape=False):
                 setup.wait(lambda: all(a[1] == bad for a in setup.sampler.answers[-100:]), 120, f"v{bad} at 100 %")
                 time.sleep(1)
             if scrape:
-                t0 = next(a[0] for a in setup.sampler.answers if a[0] >= since and a[1] == bad and a[2] == 500)
+                def first_error():
+                    return next((a[0] for a in setup.sampler.answers if a[0] >= since and a[1] == bad and a[2] == 500),
+                                None)
+                setup.wait(lambda: first_error() is not None, 60, f"a first 500 from v{bad}")
+                t0 = first_error()
             else:
                 t0 = setup.alert(bad)
             setup.wait(lambda: setup.sampler.settled_on(stable, t0) is not None, 120, f"traffic back on v{stable}")
