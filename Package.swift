@@ -54,7 +54,7 @@ let package = Package(
     .target(
       name: "Server",
       dependencies: [
-        "ModelOpsCore", "Reconciler", "StateStore", .product(name: "Hummingbird", package: "hummingbird"),
+        "ModelOpsCore", "Reconciler", "StateStore", "Drivers", .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -26,7 +26,7 @@ extension Reconciler {
     case .succeeded:
       kind = "train"
       message = "run \(run.runID) registered v\(run.version ?? 0)"
-      try? store.clearCondition(resource.description)
+      _ = try? store.clearCondition(resource.description)
     case .failed:
       kind = "train-failed"
       message = "run \(run.runID) failed: \(run.error ?? "-") (agent logs \(run.runID))"

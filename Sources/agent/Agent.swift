@@ -11,6 +11,7 @@ struct Agent: AsyncParsableCommand {
     subcommands: [
       Validate.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, HistoryCommand.self, ModelsCommand.self,
       LogsCommand.self, RollbackCommand.self, PromoteCommand.self, RetryCommand.self, RunCommand.self,
+      RouterCommand.self,
     ]
   )
 }

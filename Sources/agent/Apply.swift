@@ -2,8 +2,10 @@ import ArgumentParser
 import Drivers
 import Foundation
 import GitSource
+import Logging
 import ModelOpsCore
 import Reconciler
+import Server
 import StateStore
 
 /// `agent apply`: one reconcile, waiting until its actions finish; progress on stderr.
@@ -67,8 +69,8 @@ struct ApplyCommand: ParsableCommand {
 }
 
 /// The reconciler of the one-shot commands (`apply`, `rollback`): the state folder's lock held,
-/// the desired state read, serving on the configured runtime without a router (`agent run` serves
-/// the stable endpoints, and adopts the replicas these commands start).
+/// the desired state read, serving on the configured runtime; the stable endpoints are served by
+/// the detached router process, which `agent run` adopts with the replicas these commands start.
 struct LocalReconciler {
   let lock: StateLock
   let reconciler: Reconciler
@@ -95,6 +97,7 @@ struct LocalReconciler {
     let progress: ProgressSink = { line in Terminal.standardError.write(line.message + "\n") }
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder,
+      router: DetachedRouter(stateFolder: folder, logger: Logger(label: "modelops.apply")),
       docker: runtime.docker(stateFolder: folder),
       defaultRuntime: runtime.deploymentDefault, manifestsPath: source.manifestsPath(configuration),
       loadOptions: .agent(configuration), progress: progress)

@@ -71,7 +71,9 @@ struct RunCommand: AsyncParsableCommand {
     runner.docker = configuration.runtime.training(stateFolder: folder)
     runner.maxConcurrentRuns = configuration.maxConcurrentRuns
     let shutdown = ShutdownFlag()
-    let router = ProxyRouter(logger: logger)
+    // The stable endpoints are served by a router process that outlives this agent (adopted if
+    // one runs already): stopping or killing the agent never takes a model offline.
+    let router = DetachedRouter(stateFolder: folder, logger: logger)
     let notifier =
       configuration.notify.isEmpty
       ? nil
@@ -121,9 +123,9 @@ struct RunCommand: AsyncParsableCommand {
     let group = ServiceGroup(
       configuration: .init(
         // Shut down in reverse order: the reconcile loop first (no new work), then the source
-        // loop, the run supervisor (stops the training steps), the replica supervisor, the API and
-        // the routers.
-        services: [router, server, supervisor, runs, sourceLoop, loop], gracefulShutdownSignals: [.sigterm, .sigint],
+        // loop, the run supervisor (stops the training steps), the replica supervisor and the API.
+        // The router process keeps serving.
+        services: [server, supervisor, runs, sourceLoop, loop], gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
     return (group, lock)
   }

@@ -93,10 +93,13 @@ import Testing
     #expect(Self.sample(listen, 10).allSatisfy { $0 == 3 })
     #expect(Self.replicaPIDs(repo) == adopted)
 
+    let router = ExampleRepository.router(of: repo.state)
+    #expect(router != nil)
     #expect(agent.terminate(within: 20) == 0, "\(log())")
-    // Replicas outlive the agent; the router's port is free again for the next one.
+    // Replicas and the router outlive the agent: the endpoint keeps answering.
     #expect(Self.replicaPIDs(repo) == adopted)
-    #expect(Self.predict(listen) == nil)
+    #expect(Self.sample(listen, 10).allSatisfy { $0 == 3 })
+    #expect(ExampleRepository.router(of: repo.state) == router)
   }
 }
 

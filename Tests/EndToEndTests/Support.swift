@@ -133,20 +133,26 @@ final class ExampleRepository {
   /// Replicas outlive the agent that started them (by design): a test's are killed with it.
   deinit { Self.killProcesses(under: state) }
 
-  /// Process ids whose working folder is inside `folder` (replicas run in checkouts there).
-  static func processes(under folder: String) -> [Int32] {
+  /// Process ids whose working folder is inside `folder` (replicas run in checkouts there), the
+  /// detached router (`STATE/router`) left out unless asked for.
+  static func processes(under folder: String, router: Bool = false) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { entry -> Int32? in
       guard let pid = Int32(entry),
         let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/cwd"),
-        cwd.hasPrefix(folder + "/")
+        cwd.hasPrefix(folder + "/"), router || cwd != folder + "/router"
       else { return nil }
       return pid
     }
   }
 
+  /// The detached router's process, if one runs for the state folder.
+  static func router(of folder: String) -> Int32? {
+    Set(processes(under: folder, router: true)).subtracting(processes(under: folder)).first
+  }
+
   static func killProcesses(under folder: String) {
-    for pid in processes(under: folder) { kill(-pid, SIGKILL) }
+    for pid in processes(under: folder, router: true) { kill(-pid, SIGKILL) }
   }
 
   @discardableResult

@@ -7,6 +7,7 @@ extension ServingExecutor {
   /// Remembers the deployments of the desired state being applied, and routes them.
   public func declare(_ deployments: [String: Deployment]) {
     declared.withLock { $0 = deployments }
+    routable.withLock { $0 = true }
     for (name, deployment) in deployments where (deployment.spec.runtime ?? defaultRuntime) == .docker {
       try? adoptContainers(of: name)
     }
@@ -15,7 +16,9 @@ extension ServingExecutor {
 
   /// Sends the router the healthy replicas of every declared deployment and the traffic split.
   public func publishRoutes() {
-    guard let router else { return }
+    // Before the first desired state is declared, the table would be empty: a router adopted from
+    // a previous agent keeps the one it has.
+    guard let router, routable.withLock({ $0 }) else { return }
     router.update(currentRoutes())
   }
 

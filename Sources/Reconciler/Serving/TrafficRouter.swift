@@ -29,8 +29,8 @@ public struct DeploymentRoute: Sendable, Hashable {
   }
 }
 
-/// The per-deployment reverse proxies of `agent run`; `agent apply` has none (replicas keep
-/// running, the stable endpoints are served while the agent runs).
+/// The per-deployment reverse proxies: in production a router process that outlives the agent
+/// (`DetachedRouter`), in tests possibly in-process (`ProxyRouter`).
 public protocol TrafficRouter: Sendable {
   /// Replaces the whole routing table: listeners open for new deployments, close for removed ones.
   func update(_ routes: [String: DeploymentRoute])

@@ -8,7 +8,7 @@ import NIOPosix
 import Reconciler
 import ServiceLifecycle
 
-/// The stable endpoints of `agent run`: one HTTP/1.1 reverse proxy per deployment `listen` (and
+/// The stable endpoints, in the router process (`agent router`): one HTTP/1.1 reverse proxy per deployment `listen` (and
 /// blue-green `previewListen`) address, on SwiftNIO. Each request goes to a healthy replica — to
 /// the new revision with the canary weight's probability — and its response carries
 /// `X-Model-Version`, so a client sees which version answered.

@@ -1,0 +1,100 @@
+import Drivers
+import Foundation
+import Logging
+import Reconciler
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The stable endpoints, served by a router process of their own (`agent router`) so that they
+/// outlive the agent: started detached like a replica (own process group, no descriptor of the
+/// agent's, a clean environment), recorded by pid and kernel start time in `STATE/router/`, and
+/// adopted by the next agent. The agent sends it the whole routing table over a socket there at
+/// every change; while no agent runs, it keeps serving the last table it got.
+public final class DetachedRouter: TrafficRouter {
+  let folder: String
+  let executable: String
+  let logger: Logger
+  /// Tables are sent one at a time, in the order they were made.
+  private let sending = Mutex(())
+
+  var socket: String { folder + "/control.sock" }
+  var identityFile: String { folder + "/router.pid" }
+
+  /// `executable` is the `agent` binary to run as `agent router` (default: this process's own).
+  public init(stateFolder: String, executable: String? = nil, logger: Logger) {
+    folder = stateFolder + "/router"
+    self.executable =
+      executable ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+      ?? CommandLine.arguments[0]
+    self.logger = logger
+  }
+
+  public func update(_ routes: [String: DeploymentRoute]) {
+    sending.withLock { _ in
+      let message: Data
+      do { message = try JSONEncoder().encode(RoutingTableMessage(routes)) } catch {
+        logger.error("router: cannot encode the routing table", metadata: ["error": "\(error)"])
+        return
+      }
+      do {
+        try send(message)
+      } catch {
+        // No router yet, or it is gone: start one (adopting none) and send again.
+        do {
+          try start()
+          try send(message)
+        } catch {
+          logger.error("router: the routing table was not delivered", metadata: ["error": "\(error)"])
+        }
+      }
+    }
+  }
+
+  /// The router process running now, if any (pid and kernel start time match the record).
+  public var running: Int32? {
+    guard let text = try? String(contentsOfFile: identityFile, encoding: .utf8) else { return nil }
+    let parts = text.split(separator: " ")
+    guard parts.count == 2, let pid = Int32(parts[0]), let ticks = UInt64(parts[1]),
+      ProcessRuntime.startTime(of: pid) == ticks
+    else { return nil }
+    return pid
+  }
+
+  private func send(_ message: Data) throws {
+    let fd = try UnixSocket.connect(socket, timeout: 2)
+    defer { close(fd) }
+    try UnixSocket.write(fd, message)
+    shutdown(fd, Int32(SHUT_WR))
+    let answer = String(decoding: try UnixSocket.readAll(fd, limit: 64 << 10), as: UTF8.self)
+    guard answer == "ok" else { throw RunError("router: \(answer)") }
+  }
+
+  /// Starts the router process, after stopping a recorded one that no longer answers its socket.
+  private func start() throws {
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    if let stuck = running {
+      logger.warning("router: the running router does not answer; replacing it", metadata: ["pid": "\(stuck)"])
+      kill(-stuck, SIGKILL)
+    }
+    let environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG", "TZ"].contains($0.key) }
+    let child = try ChildProcess.spawn(
+      [executable, "router", "--socket", socket], in: folder, environment: environment, log: folder + "/router.log")
+    let ticks = ProcessRuntime.startTime(of: child.pid) ?? 0
+    try "\(child.pid) \(ticks)".write(toFile: identityFile, atomically: true, encoding: .utf8)
+    logger.info("router started", metadata: ["pid": "\(child.pid)", "socket": "\(socket)"])
+    // Its socket appears within milliseconds; a router that cannot start says why in its log.
+    let deadline = Date().addingTimeInterval(5)
+    while Date() < deadline {
+      if let fd = try? UnixSocket.connect(socket, timeout: 1) {
+        close(fd)
+        return
+      }
+      guard ProcessRuntime.startTime(of: child.pid) != nil else { break }
+      usleep(20_000)
+    }
+    throw RunError("the router process did not open \(socket) (see \(folder)/router.log)")
+  }
+}

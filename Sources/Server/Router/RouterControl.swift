@@ -1,0 +1,97 @@
+import Foundation
+import Logging
+import ModelOpsCore
+import Reconciler
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The routing table as it crosses the control socket between the agent and its detached router:
+/// JSON, one message per connection, answered with `ok` or an error.
+struct RoutingTableMessage: Codable {
+  struct Backend: Codable {
+    var port: Int
+    var version: Int
+    var replica: String
+  }
+
+  struct Route: Codable {
+    var host: String
+    var port: Int
+    var previewHost: String?
+    var previewPort: Int?
+    var stable: [Backend]
+    var canary: [Backend]
+    var canaryWeight: Int
+  }
+
+  var routes: [String: Route]
+
+  /// The largest message the router reads (a table of thousands of deployments fits).
+  static let maxBytes = 16 << 20
+
+  init(_ table: [String: DeploymentRoute]) {
+    func wire(_ backends: [DeploymentRoute.Backend]) -> [Backend] {
+      backends.map { Backend(port: $0.port, version: $0.version, replica: $0.replica) }
+    }
+    routes = table.mapValues { route in
+      Route(
+        host: route.listen.host, port: route.listen.port, previewHost: route.previewListen?.host,
+        previewPort: route.previewListen?.port, stable: wire(route.stable), canary: wire(route.canary),
+        canaryWeight: route.canaryWeight)
+    }
+  }
+
+  var table: [String: DeploymentRoute] {
+    func backends(_ wire: [Backend]) -> [DeploymentRoute.Backend] {
+      wire.map { DeploymentRoute.Backend(port: $0.port, version: $0.version, replica: $0.replica) }
+    }
+    return routes.mapValues { wire in
+      var route = DeploymentRoute(
+        listen: ListenAddress(host: wire.host, port: wire.port),
+        previewListen: wire.previewPort.map { ListenAddress(host: wire.previewHost ?? "127.0.0.1", port: $0) })
+      route.stable = backends(wire.stable)
+      route.canary = backends(wire.canary)
+      route.canaryWeight = min(100, max(0, wire.canaryWeight))
+      return route
+    }
+  }
+}
+
+/// The detached router's side of the control socket: every message replaces the routing table of
+/// the proxies. Runs on its own thread for the life of the process.
+public final class RouterControlServer: Sendable {
+  let router: ProxyRouter
+  let path: String
+  let logger: Logger
+
+  public init(router: ProxyRouter, path: String, logger: Logger) {
+    self.router = router
+    self.path = path
+    self.logger = logger
+  }
+
+  /// Listens on the socket and serves messages until the process ends.
+  public func serve() throws -> Never {
+    let listener = try UnixSocket.listen(path)
+    logger.info("router control listening", metadata: ["socket": "\(path)"])
+    while true {
+      let fd = accept(listener, nil, nil)
+      guard fd >= 0 else { continue }
+      UnixSocket.setTimeout(fd, 5)
+      let answer: String
+      do {
+        let data = try UnixSocket.readAll(fd, limit: RoutingTableMessage.maxBytes)
+        let message = try JSONDecoder().decode(RoutingTableMessage.self, from: data)
+        router.update(message.table)
+        answer = "ok"
+      } catch {
+        logger.warning("router control: bad message", metadata: ["error": "\(error)"])
+        answer = "error: \(error)"
+      }
+      try? UnixSocket.write(fd, Data(answer.utf8))
+      close(fd)
+    }
+  }
+}

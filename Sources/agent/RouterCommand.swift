@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Server
+
+/// `agent router --socket PATH`: the stable endpoints' reverse proxies, in a process of their own
+/// that outlives the agent. Started by `agent run` and `agent apply` (not by hand); it serves the
+/// routing table the agent sends over the socket, and the last one while no agent runs.
+struct RouterCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "router",
+    abstract: "Serve the deployments' stable endpoints (started by the agent, detached; not run by hand).",
+    shouldDisplay: false)
+
+  @Option(help: "The control socket the agent sends routing tables to.") var socket: String
+
+  func run() throws {
+    let logger = Logger(label: "modelops.router")
+    let router = ProxyRouter(logger: logger)
+    try RouterControlServer(router: router, path: socket, logger: logger).serve()
+  }
+}
