@@ -128,11 +128,13 @@ import Testing
     #expect(metrics.contains(#"modelops_rollout_weight{deployment="iris-api"} 0"#))
     #expect(try get("status", token: nil).status == 401)
     #expect(try get("status", token: "wrong").status == 401)
-    let status = try get("status")
-    #expect(status.status == 200)
-    let rows = try #require(json(status) as? [[String: Any]])
-    let deployment = try #require(rows.first { $0["name"] as? String == "iris-api" })
-    #expect(deployment["health"] as? String == "healthy")
+    #expect(try get("status").status == 200)
+    // The pass after the second replica turned healthy finishes the deployment's creation.
+    let health = {
+      let rows = (try? get("status")).flatMap { json($0) as? [[String: Any]] } ?? []
+      return rows.first { $0["name"] as? String == "iris-api" }?["health"] as? String
+    }
+    #expect(agent.waitUntil(30) { health() == "healthy" }, "\(health() ?? "-")")
     let plan = try #require(json(try get("plan")) as? [String: Any])
     #expect((plan["actions"] as? [Any])?.isEmpty == true)
     #expect(try get("plan?ref=no-such-ref").status == 404)

@@ -6,11 +6,13 @@ import StateStore
 extension ServingExecutor {
   /// Remembers the deployments of the desired state being applied, and routes them.
   public func declare(_ deployments: [String: Deployment]) {
-    declared.withLock { $0 = deployments }
-    routable.withLock { $0 = true }
+    // Containers are adopted before the supervisor may probe the deployments: a replica whose
+    // container id was never saved is found by label, not taken for gone.
     for (name, deployment) in deployments where (deployment.spec.runtime ?? defaultRuntime) == .docker {
       try? adoptContainers(of: name)
     }
+    declared.withLock { $0 = deployments }
+    routable.withLock { $0 = true }
     publishRoutes()
   }
 
