@@ -81,6 +81,11 @@ final class SteadyTraffic: Sendable {
     #expect(ServingTests.sample(listen, 20).allSatisfy { $0 == 1 })
     #expect(ExampleRepository.router(of: repo.state) == router, "adopted, not started again")
     #expect(!log().contains("router started"), "\(log())")
+    // A router process that dies is started again by the running agent with the last table.
+    kill(router, SIGKILL)
+    #expect(
+      running.waitUntil(15) { ExampleRepository.router(of: repo.state).map { $0 != router } ?? false }, "\(log())")
+    #expect(running.waitUntil(10) { ServingTests.predict(listen) == 1 }, "\(log())")
     #expect(running.terminate(within: 20) == 0, "\(log())")
   }
 }

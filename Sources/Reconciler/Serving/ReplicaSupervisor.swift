@@ -26,6 +26,7 @@ public struct ReplicaSupervisor: Service {
         let probed = serving.probe().changed
         let scaledDown = serving.scaleDown() > 0
         let monitorFired = serving.monitors?.tick() ?? false
+        serving.router?.heartbeat()
         return probed || scaledDown || monitorFired
       }
       if changed { state.wake() }

@@ -34,4 +34,12 @@ public struct DeploymentRoute: Sendable, Hashable {
 public protocol TrafficRouter: Sendable {
   /// Replaces the whole routing table: listeners open for new deployments, close for removed ones.
   func update(_ routes: [String: DeploymentRoute])
+
+  /// Called by the replica supervisor between passes: a router that runs apart from the agent
+  /// and is gone is started again with the last table (an in-process router has nothing to do).
+  func heartbeat()
+}
+
+extension TrafficRouter {
+  public func heartbeat() {}
 }

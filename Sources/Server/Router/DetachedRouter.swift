@@ -17,8 +17,11 @@ public final class DetachedRouter: TrafficRouter {
   let folder: String
   let executable: String
   let logger: Logger
-  /// Tables are sent one at a time, in the order they were made.
-  private let sending = Mutex(())
+  /// Tables are sent one at a time, in the order they were made; the last one sent is kept for a
+  /// router that has to be started again.
+  private let sending = Mutex<[String: DeploymentRoute]?>(nil)
+  /// When the router process was last looked for (the heartbeat looks once a second).
+  private let lookedAt = Mutex(Date.distantPast)
 
   var socket: String { folder + "/control.sock" }
   var identityFile: String { folder + "/router.pid" }
@@ -33,7 +36,8 @@ public final class DetachedRouter: TrafficRouter {
   }
 
   public func update(_ routes: [String: DeploymentRoute]) {
-    sending.withLock { _ in
+    sending.withLock { last in
+      last = routes
       let message: Data
       do { message = try JSONEncoder().encode(RoutingTableMessage(routes)) } catch {
         logger.error("router: cannot encode the routing table", metadata: ["error": "\(error)"])
@@ -51,6 +55,19 @@ public final class DetachedRouter: TrafficRouter {
         }
       }
     }
+  }
+
+  /// Starts the router again with the last table if its process is gone (it crashed, or was
+  /// killed by hand), at most once a second.
+  public func heartbeat() {
+    let due = lookedAt.withLock { at in
+      guard Date().timeIntervalSince(at) >= 1 else { return false }
+      at = Date()
+      return true
+    }
+    guard due, running == nil, let table = sending.withLock({ $0 }) else { return }
+    logger.warning("router: the router process is gone; starting it again")
+    update(table)
   }
 
   /// The router process running now, if any (pid and kernel start time match the record).
