@@ -111,6 +111,7 @@ struct RunCommand: AsyncParsableCommand {
       watcher: watcher,
       serving: serving, state: state)
     api.alerts = { payload in monitors.receive(payload) }
+    api.metrics = { Self.servingMetrics(store) + router.metricsText() }
     let webhookSecret = try configuration.webhookSecret.map(Credentials.secret)
     let server = AgentServer.application(
       state: state, listen: listen, token: token, api: api, webhookSecret: webhookSecret, logger: logger)

@@ -201,6 +201,11 @@ import Testing
       }, "\(log())")
     // The step's analysis or the monitor's rollback action, whichever runs first, rejects it.
     #expect(models().contains("monitor 'iris-api-errors' fired"), "\(models())")
+    // The router counted the bad version's errors apart from the stable version's answers.
+    let errors = #"modelops_router_requests_total{deployment="iris-api",version="2",code="5xx"}"#
+    #expect(
+      (agent.metric(errors) ?? 0) > 0, "\(String(decoding: agent.get("/metrics")?.body ?? Data(), as: UTF8.self))")
+    #expect((agent.metric(#"modelops_router_requests_total{deployment="iris-api",version="1",code="2xx"}"#) ?? 0) > 0)
     #expect(agent.waitUntil(30) { ServingTests.sample(listen, 20).allSatisfy { $0 == 1 } })
     let history = try run(agentBinary(), ["history", "--state", repo.state]).stdout
     #expect(history.contains("monitor-fired  Monitor/iris-api-errors"))

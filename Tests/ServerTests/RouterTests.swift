@@ -97,6 +97,22 @@ final class EchoReplica {
     router.update(["api": route(listen, stable: [replica])])
     #expect(try send(listen, "POST", body: Data(count: 65 << 10)).status == 413)
     #expect(try send(listen, "POST", body: Data(count: 1 << 10)).status == 200, "the listener keeps serving")
+
+    // Every answer is counted by version and status class, the router's own under `none`; the
+    // exposition parses as Prometheus text.
+    let samples = try PrometheusText.samples(router.metricsText())
+    func value(_ name: String, _ labels: [String: String]) -> Double? {
+      samples.first { sample in
+        sample.name == name && labels.allSatisfy { key, value in sample.labels[key] == value }
+      }?.value
+    }
+    let requests = "modelops_router_requests_total"
+    #expect(value(requests, ["deployment": "api", "version": "none", "code": "5xx"]) == 1)
+    #expect(value(requests, ["deployment": "api", "version": "none", "code": "4xx"]) == 1)
+    #expect(value(requests, ["deployment": "api", "version": "1", "code": "2xx"]) == 1)
+    let count = value("modelops_router_request_duration_seconds_count", ["deployment": "api", "version": "1"])
+    #expect(count == 1)
+    #expect(value("modelops_router_request_duration_seconds_bucket", ["version": "1", "le": "+Inf"]) == 1)
   }
 
   @Test func aReplicaThatRefusesTheConnectionIs502() throws {

@@ -38,8 +38,12 @@ public protocol TrafficRouter: Sendable {
   /// Called by the replica supervisor between passes: a router that runs apart from the agent
   /// and is gone is started again with the last table (an in-process router has nothing to do).
   func heartbeat()
+
+  /// The router's own metrics in Prometheus' text format (`modelops_router_*`), for `/metrics`.
+  func metricsText() -> String
 }
 
 extension TrafficRouter {
   public func heartbeat() {}
+  public func metricsText() -> String { "" }
 }

@@ -80,13 +80,28 @@ public final class DetachedRouter: TrafficRouter {
     return pid
   }
 
+  /// The router's metrics (`modelops_router_*`), asked for over the socket; empty while no
+  /// router runs.
+  public func metricsText() -> String {
+    guard let request = try? JSONEncoder().encode(RoutingTableMessage.metricsRequest),
+      let answer = try? exchange(request, limit: 16 << 20),
+      let series = try? JSONDecoder().decode([RouterMetrics.Series].self, from: answer)
+    else { return "" }
+    return RouterMetrics.exposition(series)
+  }
+
   private func send(_ message: Data) throws {
+    let answer = String(decoding: try exchange(message, limit: 64 << 10), as: UTF8.self)
+    guard answer == "ok" else { throw RunError("router: \(answer)") }
+  }
+
+  /// One message and its answer, each way within 2 s.
+  private func exchange(_ message: Data, limit: Int) throws -> Data {
     let fd = try UnixSocket.connect(socket, timeout: 2)
     defer { close(fd) }
     try UnixSocket.write(fd, message)
     shutdown(fd, Int32(SHUT_WR))
-    let answer = String(decoding: try UnixSocket.readAll(fd, limit: 64 << 10), as: UTF8.self)
-    guard answer == "ok" else { throw RunError("router: \(answer)") }
+    return try UnixSocket.readAll(fd, limit: limit)
   }
 
   /// Starts the router process, after stopping a recorded one that no longer answers its socket.

@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -21,6 +22,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   private let preview: Bool
   private let maxBody: Int
   private var head: HTTPRequestHead?
+  /// When the request being handled started (its head was read), for the latency histogram.
+  private var started: UInt64 = 0
   private var body: ByteBuffer?
   private var tooLarge = false
   /// Connections to replicas, by port, reused across this client's requests.
@@ -37,6 +40,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     switch unwrapInboundIn(data) {
     case .head(let requestHead):
       head = requestHead
+      started = DispatchTime.now().uptimeNanoseconds
       body = context.channel.allocator.buffer(capacity: 0)
       tooLarge = false
     case .body(var chunk):
@@ -80,7 +84,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         handler.begin(
           front: context, frontHandler: self, version: backend.version, frontKeepAlive: request.isKeepAlive,
-          frontVersion: request.version)
+          frontVersion: request.version, started: self.started)
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.uri)
         head.headers = request.headers
         for name in Self.hopByHop { head.headers.remove(name: name) }
@@ -124,6 +128,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     return future
   }
 
+  /// Counts an answer in the router's metrics (`version` nil: the router answered itself).
+  func answered(version: Int?, status: HTTPResponseStatus, started: UInt64) {
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9
+    router.metrics.record(deployment: deployment, version: version, status: Int(status.code), seconds: seconds)
+  }
+
   /// Called by the backend handler when the response ended: forget a replica connection that closes.
   func backendDone(port: Int, reusable: Bool) {
     if !reusable, let channel = backends.removeValue(forKey: port) { channel.close(promise: nil) }
@@ -133,6 +143,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ text: String,
     close: Bool
   ) {
+    answered(version: nil, status: status, started: started)
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "text/plain; charset=utf-8")
     headers.add(name: "content-length", value: String(text.utf8.count))
@@ -160,11 +171,14 @@ final class BackendHandler: ChannelInboundHandler {
   private var frontVersion = HTTPVersion.http1_1
   private var reusable = true
   private var responded = false
+  private var status = HTTPResponseStatus.ok
+  private var started: UInt64 = 0
 
   func begin(
     front: ChannelHandlerContext, frontHandler: ProxyHandler, version: Int, frontKeepAlive: Bool,
-    frontVersion: HTTPVersion
+    frontVersion: HTTPVersion, started: UInt64
   ) {
+    self.started = started
     self.front = front
     self.frontHandler = frontHandler
     self.version = version
@@ -178,6 +192,7 @@ final class BackendHandler: ChannelInboundHandler {
     switch unwrapInboundIn(data) {
     case .head(let head):
       responded = true
+      status = head.status
       reusable = head.isKeepAlive
       var headers = head.headers
       for name in ["connection", "keep-alive", "proxy-connection"] { headers.remove(name: name) }
@@ -191,6 +206,7 @@ final class BackendHandler: ChannelInboundHandler {
       front.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(chunk))), promise: nil)
     case .end(let trailers):
       self.front = nil
+      frontHandler?.answered(version: version, status: status, started: started)
       let done = front.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)))
       if !frontKeepAlive { done.assumeIsolated().whenComplete { _ in front.close(promise: nil) } }
       if let port = context.channel.remoteAddress?.port { frontHandler?.backendDone(port: port, reusable: reusable) }
@@ -201,6 +217,7 @@ final class BackendHandler: ChannelInboundHandler {
     // The replica closed mid-exchange: the client gets a 502 if nothing was sent yet, else a cut.
     if let front {
       self.front = nil
+      frontHandler?.answered(version: version, status: responded ? status : .badGateway, started: started)
       if responded {
         front.close(promise: nil)
       } else {

@@ -33,6 +33,8 @@ public final class ProxyRouter: TrafficRouter, Service {
   let bindErrors = NIOLockedValueBox<[String: String]>([:])
   /// Largest request body forwarded (bigger ones get 413).
   let maxBody: Int
+  /// Every answer, by deployment and model version.
+  public let metrics = RouterMetrics()
 
   public init(
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBody: Int = 16 << 20, logger: Logger
@@ -80,6 +82,8 @@ public final class ProxyRouter: TrafficRouter, Service {
       }
     }
   }
+
+  public func metricsText() -> String { RouterMetrics.exposition(metrics.snapshot) }
 
   /// The addresses listened on now.
   public var addresses: [String] { listeners.withLockedValue { $0.keys.sorted() } }

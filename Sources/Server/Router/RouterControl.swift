@@ -7,8 +7,9 @@ import Reconciler
   import Glibc
 #endif
 
-/// The routing table as it crosses the control socket between the agent and its detached router:
-/// JSON, one message per connection, answered with `ok` or an error.
+/// What crosses the control socket between the agent and its detached router: JSON, one message
+/// per connection. A routing table (answered `ok`, or an error), or a request for the router's
+/// metrics (`{"metrics": true}`, answered with `[RouterMetrics.Series]`).
 struct RoutingTableMessage: Codable {
   struct Backend: Codable {
     var port: Int
@@ -26,10 +27,19 @@ struct RoutingTableMessage: Codable {
     var canaryWeight: Int
   }
 
-  var routes: [String: Route]
+  var routes: [String: Route]?
+  var metrics: Bool?
 
   /// The largest message the router reads (a table of thousands of deployments fits).
   static let maxBytes = 16 << 20
+
+  /// A request for the router's metrics.
+  static let metricsRequest = RoutingTableMessage(routes: nil, metrics: true)
+
+  private init(routes: [String: Route]?, metrics: Bool?) {
+    self.routes = routes
+    self.metrics = metrics
+  }
 
   init(_ table: [String: DeploymentRoute]) {
     func wire(_ backends: [DeploymentRoute.Backend]) -> [Backend] {
@@ -47,7 +57,7 @@ struct RoutingTableMessage: Codable {
     func backends(_ wire: [Backend]) -> [DeploymentRoute.Backend] {
       wire.map { DeploymentRoute.Backend(port: $0.port, version: $0.version, replica: $0.replica) }
     }
-    return routes.mapValues { wire in
+    return (routes ?? [:]).mapValues { wire in
       var route = DeploymentRoute(
         listen: ListenAddress(host: wire.host, port: wire.port),
         previewListen: wire.previewPort.map { ListenAddress(host: wire.previewHost ?? "127.0.0.1", port: $0) })
@@ -84,8 +94,12 @@ public final class RouterControlServer: Sendable {
       do {
         let data = try UnixSocket.readAll(fd, limit: RoutingTableMessage.maxBytes)
         let message = try JSONDecoder().decode(RoutingTableMessage.self, from: data)
-        router.update(message.table)
-        answer = "ok"
+        if message.metrics == true {
+          answer = String(decoding: try JSONEncoder().encode(router.metrics.snapshot), as: UTF8.self)
+        } else {
+          router.update(message.table)
+          answer = "ok"
+        }
       } catch {
         logger.warning("router control: bad message", metadata: ["error": "\(error)"])
         answer = "error: \(error)"
