@@ -83,7 +83,7 @@ struct RunCommand: AsyncParsableCommand {
     let log = Self.progressLog(logger)
     let monitors = MonitorRunner(
       store: store, registry: registry, prometheusURL: configuration.prometheusURL, notifier: notifier,
-      progress: log)
+      routerMetrics: { router.metricsText() }, progress: log)
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),

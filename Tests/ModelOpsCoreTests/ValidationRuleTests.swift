@@ -277,7 +277,16 @@ let ruleCases: [RuleCase] = [
     document(
       "Monitor", "m2",
       "deployment: fraud-api\nsource: {scrape: {}, prometheus: {query: up}}\nmetric: {gauge: up}\nthreshold: {min: 1}"),
-    "7:24: 'spec.source' takes only one of scrape, prometheus, alertmanager; got scrape and prometheus"),
+    "7:24: 'spec.source' takes only one of scrape, prometheus, alertmanager, router; got scrape and prometheus"),
+  RuleCase(
+    "a router source judges only what the router measures",
+    document("Monitor", "m2", "deployment: fraud-api\nsource: {router: {}}\nmetric: {gauge: up}\nthreshold: {min: 1}"),
+    "8:11: a router source judges 'errorRate' or 'latency'"),
+  RuleCase(
+    "a router latency needs its quantile",
+    document(
+      "Monitor", "m2", "deployment: fraud-api\nsource: {router: {}}\nmetric: {latency: {q: 1.5}}\nthreshold: {max: 1}"),
+    "8:25: 'spec.metric.latency.q' must be between 0 and 1"),
   RuleCase(
     "a quantile of 1 is refused",
     document(

@@ -19,6 +19,13 @@ enum MonitorDecoder {
           c.error("'\(key)' is not used with an alertmanager source: the alert itself is the breach", at: keyNode)
         }
       }
+    case .router:
+      spec.metric = f.required("metric").flatMap { decodeMetric($0, c) }
+      if let metric = spec.metric, !metric.isRouterMetric, let n = f["metric"] {
+        c.error("a router source judges 'errorRate' or 'latency'; use a scrape source for other metrics", at: n)
+      }
+      spec.threshold = f.required("threshold").flatMap { decodeThreshold($0, c) }
+      spec.window = f["window"].map { c.duration($0, "spec.window") } ?? .seconds(60)
     case .prometheus:
       for key in ["metric", "window"] {
         if let keyNode = f.keyNode(key) {
@@ -28,6 +35,9 @@ enum MonitorDecoder {
       spec.threshold = f.required("threshold").flatMap { decodeThreshold($0, c) }
     default:
       spec.metric = f.required("metric").flatMap { decodeMetric($0, c) }
+      if let metric = spec.metric, metric.isRouterMetric, let n = f["metric"] {
+        c.error("'errorRate' and 'latency' are measured by the router: use 'source: {router: {}}'", at: n)
+      }
       if case .drift(_, let method) = spec.metric, f["threshold"] == nil {
         spec.threshold = method == .psi ? Monitor.Threshold(max: 0.25) : Monitor.Threshold(min: 0.05)
       } else {
@@ -70,7 +80,7 @@ enum MonitorDecoder {
   }
 
   private static func decodeSource(_ node: YAMLNode, _ c: DecodeContext) -> Monitor.Source? {
-    let options = ["scrape", "prometheus", "alertmanager"]
+    let options = ["scrape", "prometheus", "alertmanager", "router"]
     guard let f = Fields(node, path: "spec.source", allowed: options, context: c), let (key, value) = single(f, options)
     else { return nil }
     let path = "spec.source.\(key)"
@@ -93,6 +103,10 @@ enum MonitorDecoder {
       else { return nil }
       let interval = s["interval"].map { c.duration($0, "\(path).interval") } ?? .seconds(15)
       return interval.map { .prometheus(query: query, interval: $0) }
+    case "router":
+      guard let s = Fields(value, path: path, allowed: ["interval"], context: c) else { return nil }
+      let interval = s["interval"].map { c.duration($0, "\(path).interval") } ?? .seconds(2)
+      return interval.map { .router(interval: $0) }
     default:
       guard let s = Fields(value, path: path, allowed: ["alertname"], context: c),
         let a = s.required("alertname"), let alert = c.nonEmptyString(a, "\(path).alertname")
@@ -102,7 +116,7 @@ enum MonitorDecoder {
   }
 
   private static func decodeMetric(_ node: YAMLNode, _ c: DecodeContext) -> Monitor.Metric? {
-    let options = ["ratio", "gauge", "quantile", "drift"]
+    let options = ["ratio", "gauge", "quantile", "drift", "errorRate", "latency"]
     guard let f = Fields(node, path: "spec.metric", allowed: options, context: c), let (key, value) = single(f, options)
     else { return nil }
     let path = "spec.metric.\(key)"
@@ -114,7 +128,21 @@ enum MonitorDecoder {
       }
       return name
     }
+    func quantile(_ n: YAMLNode, _ field: String) -> Double? {
+      guard let q = c.number(n, field) else { return nil }
+      guard q > 0, q < 1 else {
+        c.error("'\(field)' must be between 0 and 1 (exclusive), e.g. 0.99; got \(q)", at: n)
+        return nil
+      }
+      return q
+    }
     switch key {
+    case "errorRate":
+      _ = Fields(value, path: path, allowed: [], context: c)
+      return .errorRate
+    case "latency":
+      guard let m = Fields(value, path: path, allowed: ["q"], context: c) else { return nil }
+      return m.required("q").flatMap { quantile($0, "\(path).q") }.map { .latency(q: $0) }
     case "gauge":
       return metricName(value, path).map { .gauge($0) }
     case "ratio":
@@ -126,14 +154,7 @@ enum MonitorDecoder {
     case "quantile":
       guard let m = Fields(value, path: path, allowed: ["histogram", "q"], context: c) else { return nil }
       let histogram = m.required("histogram").flatMap { metricName($0, "\(path).histogram") }
-      let q = m.required("q").flatMap { n -> Double? in
-        guard let q = c.number(n, "\(path).q") else { return nil }
-        guard q > 0, q < 1 else {
-          c.error("'\(path).q' must be between 0 and 1 (exclusive), e.g. 0.99; got \(q)", at: n)
-          return nil
-        }
-        return q
-      }
+      let q = m.required("q").flatMap { quantile($0, "\(path).q") }
       guard let histogram, let q else { return nil }
       return .quantile(histogram: histogram, q: q)
     default:

@@ -91,6 +91,7 @@ extension Monitor.Source {
     case .prometheus(let query, let interval):
       try c.put(["query": query, "interval": interval.description], "prometheus")
     case .alertmanager(let name): try c.put(["alertname": name], "alertmanager")
+    case .router(let interval): try c.put(["interval": interval.description], "router")
     }
   }
 }
@@ -107,6 +108,8 @@ extension Monitor.Metric {
       try sub.put(histogram, "histogram")
       try sub.put(q, "q")
     case .drift(let feature, let method): try c.put(["feature": feature, "method": method.rawValue], "drift")
+    case .errorRate: try c.put([String: String](), "errorRate")
+    case .latency(let q): try c.put(["q": q], "latency")
     }
   }
 }

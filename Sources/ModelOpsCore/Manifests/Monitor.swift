@@ -24,6 +24,9 @@ public struct Monitor: Sendable, Hashable, Encodable {
     case prometheus(query: String, interval: ManifestDuration)
     /// An alert pushed to the agent's webhook.
     case alertmanager(alertname: String)
+    /// What the agent's router saw of the deployment's requests, per model version, read every
+    /// `interval`: no instrumentation in the model server.
+    case router(interval: ManifestDuration)
   }
 
   public enum Metric: Sendable, Hashable, Encodable {
@@ -31,6 +34,10 @@ public struct Monitor: Sendable, Hashable, Encodable {
     case gauge(String)
     case quantile(histogram: String, q: Double)
     case drift(feature: String, method: DriftMethod)
+    /// `router` source: the share of a version's answers that were 5xx, over the window.
+    case errorRate
+    /// `router` source: the `q` quantile of a version's latency (request read → answer's end).
+    case latency(q: Double)
   }
 
   public enum DriftMethod: String, Sendable, Hashable, Encodable, CaseIterable {
@@ -49,5 +56,15 @@ public struct Monitor: Sendable, Hashable, Encodable {
 
   public enum Action: String, Sendable, Hashable, Encodable, CaseIterable {
     case rollback, retrain, notify
+  }
+}
+
+extension Monitor.Metric {
+  /// Whether the metric is one the router measures (`errorRate`, `latency`).
+  public var isRouterMetric: Bool {
+    switch self {
+    case .errorRate, .latency: return true
+    default: return false
+    }
   }
 }

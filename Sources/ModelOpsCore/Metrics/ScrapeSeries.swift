@@ -26,6 +26,11 @@ public struct ScrapePoint: Sendable, Hashable {
 public enum ScrapeEvaluation {
   /// The name of the live feature histogram a `drift` metric reads from each replica.
   public static let featureHistogram = "modelops_feature_value"
+  /// What a `router` source's points hold per version: every answer, the 5xx ones, and the
+  /// latency histogram (`…_bucket{le}`), as the router counts them.
+  public static let routerAnswers = "modelops_router_answers_total"
+  public static let routerErrors = "modelops_router_errors_total"
+  public static let routerLatency = "modelops_router_request_duration_seconds"
 
   /// - Parameter baseline: for `drift`, the feature's histogram in the version's profile.
   public static func value(
@@ -43,6 +48,11 @@ public enum ScrapeEvaluation {
       return latest.isEmpty ? nil : latest.reduce(0, +) / Double(latest.count)
     case .quantile(let histogram, let q):
       return quantile(q, of: histogram, byReplica)
+    case .errorRate:
+      guard let below = rate(routerAnswers, byReplica), below > 0 else { return nil }
+      return (rate(routerErrors, byReplica) ?? 0) / below
+    case .latency(let q):
+      return quantile(q, of: routerLatency, byReplica)
     case .drift(let feature, let method):
       guard let baseline, let live = liveHistogram(feature, edges: baseline.edges, byReplica) else { return nil }
       switch method {

@@ -29,13 +29,14 @@ extension MonitorRunner {
     return nil
   }
 
-  /// The longest any of `monitors` needs to produce a first value: two scrapes for a rate, one
+  /// The longest any of `monitors` needs to produce a first value: two scrapes (or router reads)
+  /// for a rate, one
   /// query interval for Prometheus, nothing for alerts.
   func judgingTime(_ monitors: [String]) -> TimeInterval {
     let declared = declared.withLock { $0 }
     return monitors.compactMap { declared[$0] }.map { monitor -> TimeInterval in
       switch monitor.spec.source {
-      case .scrape(_, let interval): return 2 * interval.timeInterval + 1
+      case .scrape(_, let interval), .router(let interval): return 2 * interval.timeInterval + 1
       case .prometheus(_, let interval): return interval.timeInterval + 1
       case .alertmanager: return 0
       }

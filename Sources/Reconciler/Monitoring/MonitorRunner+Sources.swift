@@ -3,8 +3,8 @@ import Foundation
 import ModelOpsCore
 import StateStore
 
-/// Where a monitor's values come from: a scrape of the deployment's replicas (judged over the
-/// window per version), or a Prometheus query per version.
+/// Where a monitor's values come from: a scrape of the deployment's replicas or the router's counts
+/// (judged over the window per version), or a Prometheus query per version.
 extension MonitorRunner {
   /// One scrape of every healthy replica, and the metric per served version over the window.
   func scrape(
@@ -26,6 +26,44 @@ extension MonitorRunner {
         say(name, "monitor \(name): replica \(replica.id) exposes invalid metrics on \(path): \(error)")
       }
     }
+    return evaluate(name, monitor, metric, fresh: fresh, replicas: replicas, served: served, every: every, now: now)
+  }
+
+  /// What the router counted for the deployment, as one point per served version (its counters
+  /// run since the router process started, which outlives the agent: a rate needs two points).
+  func routerPoints(_ name: String, _ monitor: Monitor, served: Set<Int>, now: Date) -> [ScrapePoint] {
+    let samples: [MetricSample]
+    do { samples = try PrometheusText.samples(routerMetrics()) } catch {
+      say(name, "monitor \(name): the router's metrics do not parse: \(error)")
+      return []
+    }
+    var byVersion: [Int: [MetricSample]] = [:]
+    for sample in samples where sample.labels["deployment"] == monitor.spec.deployment {
+      guard let version = sample.labels["version"].flatMap({ Int($0) }), served.contains(version) else { continue }
+      switch sample.name {
+      case "modelops_router_requests_total":
+        byVersion[version, default: []].append(MetricSample(name: ScrapeEvaluation.routerAnswers, value: sample.value))
+        if sample.labels["code"] == "5xx" {
+          byVersion[version, default: []].append(MetricSample(name: ScrapeEvaluation.routerErrors, value: sample.value))
+        }
+      case ScrapeEvaluation.routerLatency + "_bucket":
+        byVersion[version, default: []].append(sample)
+      default: continue
+      }
+    }
+    return byVersion.map { version, samples in
+      // A version with answers but no 5xx still has an error count: zero.
+      let errors = samples.contains { $0.name == ScrapeEvaluation.routerErrors }
+      let all = errors ? samples : samples + [MetricSample(name: ScrapeEvaluation.routerErrors, value: 0)]
+      return ScrapePoint(at: now, replica: "router", version: version, samples: all)
+    }
+  }
+
+  /// Adds fresh points to the monitor's window and evaluates the metric per served version.
+  func evaluate(
+    _ name: String, _ monitor: Monitor, _ metric: Monitor.Metric, fresh: [ScrapePoint], replicas: [ReplicaRecord],
+    served: Set<Int>, every: TimeInterval, now: Date
+  ) -> [Int: Double?] {
     let window = monitor.spec.window?.timeInterval ?? 60
     let started = Dictionary(uniqueKeysWithValues: replicas.map { ($0.id, $0.startedAt) })
     let points = state.withLock { state -> [ScrapePoint] in

@@ -39,6 +39,8 @@ public final class MonitorRunner: Sendable {
   let registry: (any ModelRegistry)?
   let prometheusURL: String?
   let progress: ProgressSink
+  /// The router's metrics in Prometheus' text format (`router` sources read them).
+  let routerMetrics: @Sendable () -> String
   let declared = Mutex<[String: Monitor]>([:])
   /// Deployment → the model it serves (a drift monitor reads that model's profiles).
   let models = Mutex<[String: String]>([:])
@@ -47,8 +49,9 @@ public final class MonitorRunner: Sendable {
 
   public init(
     store: StateStore, registry: (any ModelRegistry)? = nil, prometheusURL: String? = nil, notifier: Notifier? = nil,
-    progress: @escaping ProgressSink = { _ in }
+    routerMetrics: @escaping @Sendable () -> String = { "" }, progress: @escaping ProgressSink = { _ in }
   ) {
+    self.routerMetrics = routerMetrics
     self.store = store
     self.registry = registry
     self.prometheusURL = prometheusURL
@@ -70,7 +73,8 @@ public final class MonitorRunner: Sendable {
       guard let threshold = monitor.spec.threshold else { continue }
       let every: TimeInterval
       switch monitor.spec.source {
-      case .scrape(_, let interval), .prometheus(_, let interval): every = interval.timeInterval
+      case .scrape(_, let interval), .prometheus(_, let interval), .router(let interval):
+        every = interval.timeInterval
       case .alertmanager: continue
       }
       if let last = state.withLock({ $0.scrapedAt[name] }), now.timeIntervalSince(last) < every { continue }
@@ -83,6 +87,12 @@ public final class MonitorRunner: Sendable {
         values = scrape(name, monitor, path: path, replicas: replicas, served: served, every: every, now: now)
       case .prometheus(let query, _):
         values = Dictionary(uniqueKeysWithValues: served.map { ($0, self.query(name, monitor, query, version: $0)) })
+      case .router:
+        let fresh = routerPoints(name, monitor, served: served, now: now)
+        values =
+          monitor.spec.metric.map {
+            evaluate(name, monitor, $0, fresh: fresh, replicas: [], served: served, every: every, now: now)
+          } ?? [:]
       case .alertmanager:
         values = [:]
       }
