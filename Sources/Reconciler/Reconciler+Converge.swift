@@ -13,6 +13,15 @@ extension Reconciler {
     return !ended.isEmpty
   }
 
+  /// Whether the pipeline's last run failed after its condition was last set: the supervisor
+  /// has not counted that failure in the backoff yet, so starting a run now would skip it.
+  /// (Only a recent failure counts: one from before the agent kept backoffs, or whose backoff
+  /// `agent retry` cleared, does not hold the pipeline back.)
+  func unaccountedFailure(_ action: Action, _ condition: ResourceCondition?, now: Date = Date()) throws -> Bool {
+    guard let failed = try store.lastFailure(pipeline: action.resource.name) else { return false }
+    return failed > (condition?.since ?? .distantPast) && now.timeIntervalSince(failed) < 30
+  }
+
   /// The agent is stopping: steps still running are stopped and their runs recorded as interrupted.
   public func interruptRuns(reason: String) {
     for run in runner.interruptAll(reason: reason) { recordEnd(run, now: Date()) }
@@ -34,10 +43,12 @@ extension Reconciler {
         let key = Self.trainingKey(pipeline: run.pipeline, specDigest: digest)
         let before = (try? store.conditions())?[resource.description].flatMap { $0.action == key ? $0 : nil }
         let attempts = (before?.state == .retrying ? before?.attempts ?? 0 : 0) + 1
+        // Set after the run was recorded as failed (the pass compares the two times).
+        let at = max(now, Date())
         try? store.setCondition(
           ResourceCondition(
             resource: resource.description, action: key, state: .retrying, reason: message, attempts: attempts,
-            nextAt: now.addingTimeInterval(backoff.delay(afterAttempts: attempts)), since: now))
+            nextAt: at.addingTimeInterval(backoff.delay(afterAttempts: attempts)), since: at))
       }
       notifier?.send(
         Notification(

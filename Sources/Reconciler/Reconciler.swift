@@ -132,6 +132,11 @@ public final class Reconciler: Sendable {
           report.deferred.append((action, condition))
           continue
         }
+        if action.verb == .train, try unaccountedFailure(action, conditions[action.resource.description]) {
+          // The run supervisor has just recorded a failed run and not yet its backoff: it wakes
+          // the loop once it has.
+          continue
+        }
         let before = conditions[action.resource.description].flatMap { $0.action == key ? $0 : nil }
         let outcome = try execute(action, desired: desired, now: now, previous: before)
         report.executed.append(outcome)

@@ -79,6 +79,23 @@ extension StateStore {
   }
 
   /// Marks a run ended; `version` is what a successful run registered, `error` why it did not succeed.
+  /// When the pipeline's newest finished run failed: the time it finished; nil when it succeeded,
+  /// was interrupted, or none finished.
+  public func lastFailure(pipeline: String) throws(StateError) -> Date? {
+    try read { db in
+      guard
+        let row = try Row.fetchOne(
+          db,
+          sql: """
+            SELECT status, finished_at FROM run WHERE pipeline = ? AND finished_at IS NOT NULL
+            ORDER BY finished_at DESC LIMIT 1
+            """, arguments: [pipeline]),
+        (row["status"] as String?) == RunEnd.failed.rawValue
+      else { return nil }
+      return (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+    }
+  }
+
   public func finishRun(id: String, _ end: RunEnd, version: Int? = nil, error: String? = nil, at time: Date)
     throws(StateError)
   {

@@ -61,17 +61,25 @@ import Testing
     }
     let points = [
       ScrapePoint(at: start, replica: "a", version: 1, samples: try histogram([5, 5, 5])),
-      ScrapePoint(at: start.addingTimeInterval(10), replica: "a", version: 1, samples: try histogram([5, 55, 105])),
+      ScrapePoint(at: start.addingTimeInterval(10), replica: "a", version: 1, samples: try histogram([5, 105, 205])),
     ]
     let baseline = DriftProfile.Feature(edges: [0, 1], counts: [100, 50, 50])
     let now = start.addingTimeInterval(10)
     let psi = ScrapeEvaluation.value(
       of: .drift(feature: "amount", method: .psi), version: 1, points: points, window: 60, now: now, baseline: baseline)
-    // Live increase over the window: [0, 50, 100].
-    #expect(psi == Drift.psi(live: [0, 50, 100], baseline: [100, 50, 50]))
+    // Live increase over the window: [0, 100, 200].
+    #expect(psi == Drift.psi(live: [0, 100, 200], baseline: [100, 50, 50]))
     let ks = ScrapeEvaluation.value(
       of: .drift(feature: "amount", method: .ks), version: 1, points: points, window: 60, now: now, baseline: baseline)
-    #expect(ks == Drift.ks(live: [0, 50, 100], baseline: [100, 50, 50])?.pValue)
+    #expect(ks == Drift.ks(live: [0, 100, 200], baseline: [100, 50, 50])?.pValue)
+    // Fewer than 200 live values in the window: no data (a small sample drifts by chance).
+    var few = points
+    few[1] = ScrapePoint(
+      at: start.addingTimeInterval(10), replica: "a", version: 1, samples: try histogram([5, 55, 105]))
+    #expect(
+      ScrapeEvaluation.value(
+        of: .drift(feature: "amount", method: .psi), version: 1, points: few, window: 60, now: now, baseline: baseline)
+        == nil)
     // Buckets that differ from the profile's edges: no data rather than a wrong answer.
     let other = DriftProfile.Feature(edges: [0, 2], counts: [1, 1, 1])
     #expect(

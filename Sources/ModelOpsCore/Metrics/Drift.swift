@@ -58,6 +58,10 @@ public enum Drift {
   /// Population Stability Index: Σ (live − base) · ln(live / base) over the buckets' shares, each
   /// share floored at 0.0001 so an empty bucket counts without dividing by zero. In practice
   /// below 0.1 is stable, 0.1–0.25 a moderate shift, above 0.25 a major one.
+  /// Fewer live values than this in a window are no data: small samples make PSI large and the
+  /// KS p-value small by chance (with 17 buckets, PSI's noise is about 16 / n).
+  public static let minimumObservations = 200.0
+
   public static func psi(live: [Double], baseline: [Double]) -> Double? {
     guard live.count == baseline.count, let a = shares(live), let e = shares(baseline) else { return nil }
     var sum = 0.0

@@ -54,7 +54,9 @@ public enum ScrapeEvaluation {
     case .latency(let q):
       return quantile(q, of: routerLatency, byReplica)
     case .drift(let feature, let method):
-      guard let baseline, let live = liveHistogram(feature, edges: baseline.edges, byReplica) else { return nil }
+      guard let baseline, let live = liveHistogram(feature, edges: baseline.edges, byReplica),
+        live.reduce(0, +) >= Drift.minimumObservations
+      else { return nil }
       switch method {
       case .psi: return Drift.psi(live: live, baseline: baseline.counts)
       case .ks: return Drift.ks(live: live, baseline: baseline.counts)?.pValue

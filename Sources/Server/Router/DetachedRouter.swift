@@ -17,9 +17,19 @@ public final class DetachedRouter: TrafficRouter {
   let folder: String
   let executable: String
   let logger: Logger
-  /// Tables are sent one at a time, in the order they were made; the last one sent is kept for a
-  /// router that has to be started again.
-  private let sending = Mutex<[String: DeploymentRoute]?>(nil)
+  struct Delivery {
+    /// The last table made: resent to a router started again, or one that missed it.
+    var table: [String: DeploymentRoute]?
+    var undelivered = false
+    /// Since when a live router has not answered (it is replaced after `patience`).
+    var failingSince: Date?
+  }
+
+  /// Tables are sent one at a time, in the order they were made.
+  private let sending = Mutex(Delivery())
+  /// How long a live router may fail to answer (a busy machine) before it is replaced: replacing
+  /// it drops the connections it serves.
+  let patience: TimeInterval = 30
   /// When the router process was last looked for (the heartbeat looks once a second).
   private let lookedAt = Mutex(Date.distantPast)
 
@@ -36,8 +46,8 @@ public final class DetachedRouter: TrafficRouter {
   }
 
   public func update(_ routes: [String: DeploymentRoute]) {
-    sending.withLock { last in
-      last = routes
+    sending.withLock { delivery in
+      delivery.table = routes
       let message: Data
       do { message = try JSONEncoder().encode(RoutingTableMessage(routes)) } catch {
         logger.error("router: cannot encode the routing table", metadata: ["error": "\(error)"])
@@ -45,28 +55,46 @@ public final class DetachedRouter: TrafficRouter {
       }
       do {
         try send(message)
+        delivery.undelivered = false
+        delivery.failingSince = nil
+        return
       } catch {
-        // No router yet, or it is gone: start one (adopting none) and send again.
-        do {
-          try start()
-          try send(message)
-        } catch {
-          logger.error("router: the routing table was not delivered", metadata: ["error": "\(error)"])
+        let since = delivery.failingSince ?? Date()
+        if running != nil, Date().timeIntervalSince(since) < patience {
+          // Alive but not answering now: it keeps serving the table it has; the heartbeat resends.
+          if delivery.failingSince == nil {
+            logger.warning("router: no answer on its socket; trying again", metadata: ["error": "\(error)"])
+          }
+          delivery.failingSince = since
+          delivery.undelivered = true
+          return
         }
+      }
+      // No router yet, it is gone, or it stopped answering for good: start one and send again.
+      do {
+        try start()
+        try send(message)
+        delivery.undelivered = false
+        delivery.failingSince = nil
+      } catch {
+        delivery.undelivered = true
+        logger.error("router: the routing table was not delivered", metadata: ["error": "\(error)"])
       }
     }
   }
 
   /// Starts the router again with the last table if its process is gone (it crashed, or was
-  /// killed by hand), at most once a second.
+  /// killed by hand), or resends a table it missed, at most once a second.
   public func heartbeat() {
     let due = lookedAt.withLock { at in
       guard Date().timeIntervalSince(at) >= 1 else { return false }
       at = Date()
       return true
     }
-    guard due, running == nil, let table = sending.withLock({ $0 }) else { return }
-    logger.warning("router: the router process is gone; starting it again")
+    guard due else { return }
+    let delivery = sending.withLock { $0 }
+    guard let table = delivery.table, delivery.undelivered || running == nil else { return }
+    if running == nil { logger.warning("router: the router process is gone; starting it again") }
     update(table)
   }
 
@@ -104,7 +132,8 @@ public final class DetachedRouter: TrafficRouter {
     return try UnixSocket.readAll(fd, limit: limit)
   }
 
-  /// Starts the router process, after stopping a recorded one that no longer answers its socket.
+  /// Starts the router process, after stopping a recorded one that has not answered its socket
+  /// for `patience`.
   private func start() throws {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     if let stuck = running {
