@@ -135,7 +135,9 @@ public final class DetachedRouter: TrafficRouter {
   /// Starts the router process, after stopping a recorded one that has not answered its socket
   /// for `patience`.
   private func start() throws {
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    // Only the agent's user may reach the control socket (it is made 0600 too, once bound).
+    try FileManager.default.createDirectory(
+      atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     if let stuck = running {
       logger.warning("router: the running router does not answer; replacing it", metadata: ["pid": "\(stuck)"])
       kill(-stuck, SIGKILL)

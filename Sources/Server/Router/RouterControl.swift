@@ -88,7 +88,11 @@ public final class RouterControlServer: Sendable {
     logger.info("router control listening", metadata: ["socket": "\(path)"])
     while true {
       let fd = accept(listener, nil, nil)
-      guard fd >= 0 else { continue }
+      guard fd >= 0 else {
+        // EINTR or an aborted connection: go on; anything else must not spin a core.
+        if errno != EINTR, errno != ECONNABORTED { usleep(10_000) }
+        continue
+      }
       UnixSocket.setTimeout(fd, 5)
       let answer: String
       do {
