@@ -42,7 +42,7 @@ extension Reconciler {
       if let digest = run.specDigest {
         let key = Self.trainingKey(pipeline: run.pipeline, specDigest: digest)
         let before = (try? store.conditions())?[resource.description].flatMap { $0.action == key ? $0 : nil }
-        let attempts = (before?.state == .retrying ? before?.attempts ?? 0 : 0) + 1
+        let attempts = (before?.state == .stalled ? 0 : before?.attempts ?? 0) + 1
         // Set after the run was recorded as failed (the pass compares the two times).
         let at = max(now, Date())
         try? store.setCondition(

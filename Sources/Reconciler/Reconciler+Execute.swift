@@ -81,21 +81,26 @@ extension Reconciler {
     var condition: ResourceCondition?
     if outcome.waiting {
       let since = before?.state == .waiting ? before?.since ?? now : now
+      // A retry that waits (a queued run) keeps counting its failed attempts.
+      let attempts = before?.state == .stalled ? 0 : before?.attempts ?? 0
       condition = ResourceCondition(
-        resource: resource, action: key, state: .waiting, reason: outcome.detail, nextAt: outcome.until, since: since)
+        resource: resource, action: key, state: .waiting, reason: outcome.detail, attempts: attempts,
+        nextAt: outcome.until, since: since)
       if before?.state != .waiting || before?.reason != outcome.detail {
         progress(Progress("  \(outcome.action.resource) waiting: \(outcome.detail)", ["resource": resource]))
       }
     } else if let error = outcome.error, let kind = outcome.failure, kind != .rolledBack {
-      let attempts = (before?.state == .retrying || before?.state == .stalled ? before?.attempts ?? 0 : 0) + 1
+      let attempts = (before?.attempts ?? 0) + 1
       let stalled = kind == .stalled
+      // After the failure was recorded (a failed run's end is stamped by then).
+      let at = max(now, Date())
       condition = ResourceCondition(
         resource: resource, action: key, state: stalled ? .stalled : .retrying, reason: error, attempts: attempts,
-        nextAt: stalled ? nil : now.addingTimeInterval(backoff.delay(afterAttempts: attempts)), since: now)
+        nextAt: stalled ? nil : at.addingTimeInterval(backoff.delay(afterAttempts: attempts)), since: at)
     }
     if let condition {
       if condition != before { try store.setCondition(condition) }
-    } else if outcome.action.verb == .train, before?.state == .retrying {
+    } else if outcome.action.verb == .train, let before, before.attempts > 0 {
       // A retry has started: its run's end clears the backoff or counts one more attempt.
       return before
     } else if previous[resource] != nil {

@@ -38,6 +38,12 @@ import Testing
     return row["message"] as? String ?? ""
   }
 
+  /// The deployment serves its first revision on every replica, with nothing left to do.
+  func created(_ agent: RunningAgent, _ name: String) -> Bool {
+    let message = status(agent, "Deployment/\(name)")
+    return message.hasPrefix("serving v1/") && message.contains("2/2 replicas healthy")
+  }
+
   func history(_ repo: Repo, _ name: String) -> String {
     (try? run(agentBinary(), ["history", name, "--state", repo.state]).stdout) ?? ""
   }
@@ -69,6 +75,8 @@ import Testing
     let slow = try #require(slowRun(repo))
 
     // c's canary: 50 % of the traffic on the new template, held for 10 minutes.
+    // c is created (both replicas healthy): a change now is a canary, not a new first rollout.
+    #expect(agent.waitUntil(60) { created(agent, "c") }, "\(status(agent, "Deployment/c"))")
     try repo.flavor("c", "two")
     #expect(agent.waitUntil(60) { answers(repo.listenC, 20) == ["1 one", "1 two"] }, "\(log())")
     #expect(
@@ -122,6 +130,8 @@ import Testing
     #expect(agent.waitUntil(120) { Repo.answer(repo.listenC) == "1 one" }, "\(log())")
     #expect(agent.waitUntil(30) { slowRun(repo) != nil }, "\(log())")
     let slow = try #require(slowRun(repo))
+    // c is created (both replicas healthy): a change now is a canary, not a new first rollout.
+    #expect(agent.waitUntil(60) { created(agent, "c") }, "\(status(agent, "Deployment/c"))")
     try repo.flavor("c", "two")
     #expect(agent.waitUntil(60) { status(agent, "Deployment/c").contains(", paused") }, "\(log())")
     let paused = status(agent, "Deployment/c")

@@ -21,6 +21,9 @@ extension ServingExecutor {
     // Before the first desired state is declared, the table would be empty: a router adopted from
     // a previous agent keeps the one it has.
     guard let router, routable.withLock({ $0 }) else { return }
+    // A desired state without deployments while some are recorded is a deletion of everything,
+    // which the planner holds: the endpoints keep serving what they serve.
+    if declared.withLock({ $0.isEmpty }), !((try? store.deploymentRecords()) ?? []).isEmpty { return }
     router.update(currentRoutes())
   }
 

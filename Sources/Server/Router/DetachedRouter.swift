@@ -14,17 +14,20 @@ import Synchronization
 /// adopted by the next agent. The agent sends it the whole routing table over a socket there at
 /// every change; while no agent runs, it keeps serving the last table it got.
 public final class DetachedRouter: TrafficRouter {
-  let folder: String
-  let executable: String
-  let logger: Logger
   struct Delivery {
     /// The last table made: resent to a router started again, or one that missed it.
     var table: [String: DeploymentRoute]?
     var undelivered = false
     /// Since when a live router has not answered (it is replaced after `patience`).
     var failingSince: Date?
+    /// No router is started before this (a router that cannot start is not started every second).
+    var nextStart = Date.distantPast
+    var startFailures = 0
   }
 
+  let folder: String
+  let executable: String
+  let logger: Logger
   /// Tables are sent one at a time, in the order they were made.
   private let sending = Mutex(Delivery())
   /// How long a live router may fail to answer (a busy machine) before it is replaced: replacing
@@ -38,7 +41,8 @@ public final class DetachedRouter: TrafficRouter {
 
   /// `executable` is the `agent` binary to run as `agent router` (default: this process's own).
   public init(stateFolder: String, executable: String? = nil, logger: Logger) {
-    folder = stateFolder + "/router"
+    // Absolute: the router runs in this folder and is given the socket's path.
+    folder = URL(fileURLWithPath: stateFolder).appendingPathComponent("router").standardizedFileURL.path
     self.executable =
       executable ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
       ?? CommandLine.arguments[0]
@@ -48,38 +52,7 @@ public final class DetachedRouter: TrafficRouter {
   public func update(_ routes: [String: DeploymentRoute]) {
     sending.withLock { delivery in
       delivery.table = routes
-      let message: Data
-      do { message = try JSONEncoder().encode(RoutingTableMessage(routes)) } catch {
-        logger.error("router: cannot encode the routing table", metadata: ["error": "\(error)"])
-        return
-      }
-      do {
-        try send(message)
-        delivery.undelivered = false
-        delivery.failingSince = nil
-        return
-      } catch {
-        let since = delivery.failingSince ?? Date()
-        if running != nil, Date().timeIntervalSince(since) < patience {
-          // Alive but not answering now: it keeps serving the table it has; the heartbeat resends.
-          if delivery.failingSince == nil {
-            logger.warning("router: no answer on its socket; trying again", metadata: ["error": "\(error)"])
-          }
-          delivery.failingSince = since
-          delivery.undelivered = true
-          return
-        }
-      }
-      // No router yet, it is gone, or it stopped answering for good: start one and send again.
-      do {
-        try start()
-        try send(message)
-        delivery.undelivered = false
-        delivery.failingSince = nil
-      } catch {
-        delivery.undelivered = true
-        logger.error("router: the routing table was not delivered", metadata: ["error": "\(error)"])
-      }
+      deliver(&delivery)
     }
   }
 
@@ -92,10 +65,12 @@ public final class DetachedRouter: TrafficRouter {
       return true
     }
     guard due else { return }
-    let delivery = sending.withLock { $0 }
-    guard let table = delivery.table, delivery.undelivered || running == nil else { return }
-    if running == nil { logger.warning("router: the router process is gone; starting it again") }
-    update(table)
+    sending.withLock { delivery in
+      // The table of this moment: a newer one than the heartbeat saw is never overwritten.
+      guard delivery.table != nil, delivery.undelivered || running == nil else { return }
+      if running == nil, !delivery.undelivered { logger.warning("router: the router process is gone; starting it") }
+      deliver(&delivery)
+    }
   }
 
   /// The router process running now, if any (pid and kernel start time match the record).
@@ -118,9 +93,69 @@ public final class DetachedRouter: TrafficRouter {
     return RouterMetrics.exposition(series)
   }
 
-  private func send(_ message: Data) throws {
-    let answer = String(decoding: try exchange(message, limit: 64 << 10), as: UTF8.self)
-    guard answer == "ok" else { throw RunError("router: \(answer)") }
+  /// Sends `delivery.table`; starts a router when none runs, or replaces one that has not
+  /// answered for `patience`. A router that answers with an error (a listener it could not bind)
+  /// keeps the table marked undelivered, so the heartbeat sends it again.
+  private func deliver(_ delivery: inout Delivery) {
+    guard let table = delivery.table else { return }
+    let message: Data
+    do { message = try JSONEncoder().encode(RoutingTableMessage(table)) } catch {
+      logger.error("router: cannot encode the routing table", metadata: ["error": "\(error)"])
+      return
+    }
+    switch send(message) {
+    case .delivered:
+      delivery.undelivered = false
+      delivery.failingSince = nil
+      return
+    case .refused(let why):
+      // It answered: alive and listening to us, only a listener is not up (yet).
+      if !delivery.undelivered { logger.warning("router: \(why)") }
+      delivery.undelivered = true
+      delivery.failingSince = nil
+      return
+    case .noAnswer(let error):
+      let since = delivery.failingSince ?? Date()
+      if running != nil, Date().timeIntervalSince(since) < patience {
+        // Alive but not answering now: it keeps serving the table it has; the heartbeat resends.
+        if delivery.failingSince == nil {
+          logger.warning("router: no answer on its socket; trying again", metadata: ["error": "\(error)"])
+        }
+        delivery.failingSince = since
+        delivery.undelivered = true
+        return
+      }
+    }
+    // No router yet, it is gone, or it stopped answering for good: start one and send again.
+    delivery.undelivered = true
+    guard Date() >= delivery.nextStart else { return }
+    do {
+      try start()
+      delivery.startFailures = 0
+      delivery.failingSince = nil
+      if case .delivered = send(message) { delivery.undelivered = false }
+    } catch {
+      delivery.startFailures += 1
+      let wait = min(60, pow(2, Double(min(delivery.startFailures, 6))))
+      delivery.nextStart = Date().addingTimeInterval(wait)
+      logger.error(
+        "router: cannot start the router process", metadata: ["error": "\(error)", "retry_in_s": "\(Int(wait))"])
+    }
+  }
+
+  enum Sent {
+    case delivered
+    case refused(String)
+    case noAnswer(any Error)
+  }
+
+  private func send(_ message: Data) -> Sent {
+    do {
+      let answer = String(decoding: try exchange(message, limit: 64 << 10), as: UTF8.self)
+      return answer == "ok" ? .delivered : .refused(answer)
+    } catch {
+      return .noAnswer(error)
+    }
   }
 
   /// One message and its answer, each way within 2 s.
@@ -132,8 +167,8 @@ public final class DetachedRouter: TrafficRouter {
     return try UnixSocket.readAll(fd, limit: limit)
   }
 
-  /// Starts the router process, after stopping a recorded one that has not answered its socket
-  /// for `patience`.
+  /// Starts the router process, after stopping (and waiting out) a recorded one that has not
+  /// answered its socket for `patience`: the new one binds the same ports.
   private func start() throws {
     // Only the agent's user may reach the control socket (it is made 0600 too, once bound).
     try FileManager.default.createDirectory(
@@ -141,6 +176,11 @@ public final class DetachedRouter: TrafficRouter {
     if let stuck = running {
       logger.warning("router: the running router does not answer; replacing it", metadata: ["pid": "\(stuck)"])
       kill(-stuck, SIGKILL)
+      let gone = Date().addingTimeInterval(5)
+      while running != nil, Date() < gone {
+        _ = waitpid(stuck, nil, WNOHANG)
+        usleep(20_000)
+      }
     }
     let environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG", "TZ"].contains($0.key) }
     let child = try ChildProcess.spawn(
@@ -155,7 +195,10 @@ public final class DetachedRouter: TrafficRouter {
         close(fd)
         return
       }
-      guard ProcessRuntime.startTime(of: child.pid) != nil else { break }
+      if ProcessRuntime.startTime(of: child.pid) == nil {
+        _ = waitpid(child.pid, nil, WNOHANG)  // reaped, not left a zombie
+        break
+      }
       usleep(20_000)
     }
     throw RunError("the router process did not open \(socket) (see \(folder)/router.log)")

@@ -100,9 +100,17 @@ public final class RouterControlServer: Sendable {
         let message = try JSONDecoder().decode(RoutingTableMessage.self, from: data)
         if message.metrics == true {
           answer = String(decoding: try JSONEncoder().encode(router.metrics.snapshot), as: UTF8.self)
+        } else if message.routes == nil {
+          answer = "error: a message needs 'routes' or 'metrics'"
         } else {
           router.update(message.table)
-          answer = "ok"
+          let unbound = router.bindErrors.withLockedValue { $0 }
+          answer =
+            unbound.isEmpty
+            ? "ok"
+            : "error: cannot listen on "
+              + unbound.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }
+              .joined(separator: ", ")
         }
       } catch {
         logger.warning("router control: bad message", metadata: ["error": "\(error)"])
