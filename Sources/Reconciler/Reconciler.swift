@@ -87,8 +87,11 @@ public final class Reconciler: Sendable {
   /// running are adopted by the run supervisor, not failed.
   public func start(_ desired: DesiredState?) throws {
     try store.abandonUnfinishedIntents(at: Date())
-    if let desired, let serving { serving.declare(desired.manifests.deployments) }
-    serving?.probe(all: true)
+    // Replicas are judged once their deployments are declared (docker containers adopted by label
+    // first); before the first commit is read there is nothing to judge them against.
+    guard let desired, let serving else { return }
+    serving.declare(desired.manifests.deployments)
+    serving.probe(all: true)
   }
 
   /// One pass over `desired`: every ready action of every resource is carried out once (a

@@ -111,7 +111,7 @@ import Testing
       agent.waitUntil(60) { history().contains("image localhost/not-built:1 is not on the docker engine") },
       "\(history())\n\(status())\n\(log())")
     #expect(ServingTests.sample(listen, 10).allSatisfy { $0 == 2 })
-    #expect(Set(containers().map(\.id)) == serving)
+    #expect(Set(containers().map(\.id)) == serving, "\(log())")
     #expect(agent.terminate(within: 20) == 0, "\(log())")
   }
 }

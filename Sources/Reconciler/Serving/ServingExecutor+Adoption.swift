@@ -30,11 +30,12 @@ extension ServingExecutor {
   }
 
   /// Docker: a recorded replica without a container id gets its container back, found by label.
-  func adoptByLabel(_ replica: ReplicaRecord) -> ReplicaRecord {
-    guard replica.container == nil, replica.pid == nil, let docker,
-      let container = (try? docker.containers(ofReplica: replica.id))?.first,
-      (try? adopt(container.id, of: replica.id)) == true
-    else { return replica }
+  /// nil when the engine did not answer: the replica cannot be judged now (it is not gone).
+  func adoptByLabel(_ replica: ReplicaRecord) -> ReplicaRecord? {
+    guard replica.container == nil, replica.pid == nil, let docker else { return replica }
+    let found: [ContainerSummary]
+    do { found = try docker.containers(ofReplica: replica.id) } catch { return nil }
+    guard let container = found.first, (try? adopt(container.id, of: replica.id)) == true else { return replica }
     var adopted = replica
     adopted.container = container.id
     return adopted

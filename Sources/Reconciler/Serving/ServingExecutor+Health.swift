@@ -22,11 +22,13 @@ extension ServingExecutor {
   /// a row.
   @discardableResult
   public func probe(all: Bool = false, now: Date = Date()) -> ProbeOutcome {
+    // Not before the first desired state is declared (its containers adopted by label first).
+    guard routable.withLock({ $0 }) else { return ProbeOutcome() }
     let deployments = declared.withLock { $0 }
     guard let recorded = try? store.replicas() else { return ProbeOutcome() }
     // Before judging a replica by its handle, one without (docker: the id never saved) is looked
     // up by label, unless it was recorded a moment ago (the executor is starting it right now).
-    let replicas = recorded.map {
+    let replicas = recorded.compactMap {
       handle($0) == nil && now.timeIntervalSince($0.startedAt) > 5 ? adoptByLabel($0) : $0
     }
     var outcome = ProbeOutcome()

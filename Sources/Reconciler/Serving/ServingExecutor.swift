@@ -34,7 +34,8 @@ public final class ServingExecutor: Sendable {
   let progress: ProgressSink
   /// The deployments of the last desired state applied (the supervisor probes these).
   let declared = Mutex<[String: Deployment]>([:])
-  /// Whether the deployments of a desired state have been declared (routes may be published).
+  /// Whether the deployments of a desired state have been declared (routes may be published,
+  /// replicas probed).
   let routable = Mutex(false)
   /// When each replica was last probed (the supervisor probes at each deployment's interval).
   let probedAt = Mutex<[String: Date]>([:])
