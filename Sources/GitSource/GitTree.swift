@@ -25,7 +25,11 @@ public struct GitTree: ManifestTree {
         let name = String(cString: git_tree_entry_name(entry))
         let kind = try kind(of: entry, path: joined(folder, name))
         // A symlink's blob holds its target, not the content it leads to: no id for it.
-        let id = if case .file = kind { ObjectID(git_tree_entry_id(entry)).hex } else { String?.none }
+        let id: String? =
+          switch kind {
+          case .file, .folder: ObjectID(git_tree_entry_id(entry)).hex
+          case .symlink, .other: nil
+          }
         result.append(TreeEntry(name: name, kind: kind, contentID: id))
       }
       return result
@@ -96,17 +100,7 @@ public struct GitTree: ManifestTree {
   private func kind(of entry: OpaquePointer, path: String) throws(TreeError) -> TreeEntry.Kind {
     switch git_tree_entry_filemode(entry) {
     case GIT_FILEMODE_TREE: return .folder
-    case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE:
-      var size = 0
-      var type = GIT_OBJECT_ANY
-      var odb: OpaquePointer?
-      guard git_repository_odb(&odb, repository.pointer) >= 0, let odb else {
-        throw TreeError(path: path, reason: .io("cannot open the object database"))
-      }
-      defer { git_odb_free(odb) }
-      let result = git_odb_read_header(&size, &type, odb, git_tree_entry_id(entry))
-      guard result >= 0 else { throw Self.error(path, "reading \(path)", result) }
-      return .file(size: size)
+    case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE: return .file
     case GIT_FILEMODE_LINK:
       let target = try blob(entry, path: path, limit: 4096)
       return .symlink(target: String(decoding: target, as: UTF8.self))

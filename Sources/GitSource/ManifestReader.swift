@@ -7,12 +7,15 @@ import ModelOpsCore
 public final class ManifestReader {
   private var cached: (tree: ObjectID, result: LoadResult)?
   private var files = ParseCache()
+  private var digests = PathDigests()
   /// How many times manifests were actually loaded (a no-change cycle leaves it alone).
   public private(set) var parses = 0
   /// Manifest files parsed, over every load (an unchanged file is parsed once).
   public private(set) var filesParsed = 0
   /// Files the last load parsed, and files it took from the cache.
   public var lastLoad: (parsed: Int, reused: Int) { (files.lastParsed, files.lastReused) }
+  /// Folders the last load took from the one before rather than walk again (unchanged tree ids).
+  public var lastFoldersReused: Int { files.folders.lastReused }
   public let path: String
   public let options: LoadOptions
 
@@ -27,6 +30,7 @@ public final class ManifestReader {
     let id = try? tree.objectID(at: path)
     if let id, let cached, cached.tree == id { return cached.result }
     parses += 1
+    cached = nil
     let result = ManifestLoader.load(from: tree, path: path, options: options, cache: &files)
     filesParsed += files.lastParsed
     cached = result.readOutsidePath ? nil : id.map { (tree: $0, result: result) }
@@ -36,16 +40,7 @@ public final class ManifestReader {
   /// The desired state of a valid load: the manifests plus each pipeline's workdir tree id and
   /// the md5 recorded in each DVC pointer at that commit.
   public func desiredState(_ result: LoadResult, tree: GitTree, commit: CommitInfo) -> DesiredState {
-    var workdirs: [String: String] = [:]
-    var dvc: [String: [String: String]] = [:]
-    for (name, pipeline) in result.manifests.pipelines {
-      let workdir = pipeline.spec.workdir == "." ? "" : pipeline.spec.workdir
-      if let id = try? tree.objectID(at: workdir) { workdirs[name] = id.hex }
-      for input in pipeline.spec.inputs {
-        guard case .dvc(let pointer) = input.source, let md5 = Self.dvcDigest(tree, pointer) else { continue }
-        dvc[name, default: [:]][input.name] = md5
-      }
-    }
+    let (workdirs, dvc) = digests.digests(of: result.manifests.pipelines, in: tree)
     return DesiredState(
       commit: commit.id.hex, manifests: result.manifests, workdirDigests: workdirs, dvcDigests: dvc)
   }

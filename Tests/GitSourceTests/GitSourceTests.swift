@@ -81,6 +81,28 @@ import Testing
     #expect(desired.workdirDigests["fraud-train"] == (try repo.git("rev-parse", "HEAD:training")))
   }
 
+  @Test func theDigestsFollowEachCommitWhenRemembered() throws {
+    let repo = try fixture()
+    let git = try GitRepository.open(repo.path)
+    let reader = ManifestReader(path: "manifests")
+    func desiredAtHead() throws -> DesiredState {
+      let commit = try git.resolve("HEAD")
+      let tree = git.tree(at: commit)
+      return reader.desiredState(reader.load(tree), tree: tree, commit: commit)
+    }
+    let first = try desiredAtHead()
+    try repo.write("README.md", "# changed, nothing a pipeline reads\n")
+    try repo.commit("readme")
+    #expect(try desiredAtHead().workdirDigests == first.workdirDigests)
+    try repo.write("training/train.py", "print('changed')\n")
+    try repo.write("data/labels.csv.dvc", "outs:\n- md5: ffffffffffffffffffffffffffffffff\n  path: labels.csv\n")
+    try repo.commit("new code and new labels")
+    let third = try desiredAtHead()
+    #expect(third.workdirDigests["fraud-train"] == (try repo.git("rev-parse", "HEAD:training")))
+    #expect(third.workdirDigests["fraud-train"] != first.workdirDigests["fraud-train"])
+    #expect(third.dvcDigests["fraud-train"]?["labels"] == "ffffffffffffffffffffffffffffffff")
+  }
+
   @Test func aSymlinkInTheTreePointingOutsideIsRefused() throws {
     let repo = try fixture()
     try FileManager.default.createSymbolicLink(

@@ -149,4 +149,58 @@ import Testing
     #expect(reader.lastLoad == (parsed: 0, reused: 2))
     #expect(result.manifests.models["c"] == nil)
   }
+
+  /// Two teams' folders, two files each.
+  func nested() throws -> GitFixture {
+    let repo = try GitFixture()
+    for team in ["red", "blue"] {
+      for name in ["a", "b"] { try repo.write("manifests/\(team)/\(name).yaml", Self.model("\(team)-\(name)")) }
+    }
+    try repo.commit("two teams")
+    return repo
+  }
+
+  @Test func anUnchangedFolderIsNotWalkedAgain() throws {
+    let repo = try nested()
+    let reader = ManifestReader(path: "manifests")
+    _ = try loadHead(repo, reader)
+    #expect(reader.lastFoldersReused == 0)
+    try repo.write("manifests/red/c.yaml", Self.model("red-c"))
+    try repo.commit("a third file for red")
+    let result = try loadHead(repo, reader)
+    #expect(reader.lastFoldersReused == 1)  // blue
+    #expect(reader.lastLoad == (parsed: 1, reused: 4))
+    #expect(
+      result.files == [
+        "manifests/blue/a.yaml", "manifests/blue/b.yaml", "manifests/red/a.yaml",
+        "manifests/red/b.yaml", "manifests/red/c.yaml",
+      ])
+  }
+
+  @Test func aFolderHoldingASymlinkIsWalkedAtEveryCommit() throws {
+    let repo = try nested()
+    try repo.write("shared/one.yaml", Self.model("shared-one"))
+    try FileManager.default.createSymbolicLink(
+      atPath: repo.path + "/manifests/blue/link", withDestinationPath: "../../shared")
+    try repo.commit("blue links a shared folder")
+    let reader = ManifestReader(path: "manifests")
+    _ = try loadHead(repo, reader)
+    try repo.write("shared/two.yaml", Self.model("shared-two"))
+    try repo.commit("a second shared file (blue's tree is unchanged)")
+    let result = try loadHead(repo, reader)
+    #expect(reader.lastFoldersReused == 1)  // red; blue holds the link
+    #expect(result.manifests.models["shared-two"] != nil)
+  }
+
+  @Test func anIgnoreRuleAddedLaterHidesAFileOfAnUnchangedFolder() throws {
+    let repo = try nested()
+    let reader = ManifestReader(path: "manifests")
+    _ = try loadHead(repo, reader)
+    try repo.write("manifests/.modelopsignore", "blue/b.yaml\n")
+    try repo.commit("ignore blue/b")
+    let result = try loadHead(repo, reader)
+    #expect(reader.lastFoldersReused == 0)
+    #expect(result.manifests.models["blue-b"] == nil)
+    #expect(result.manifests.models["blue-a"] != nil)
+  }
 }

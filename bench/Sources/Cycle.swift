@@ -14,6 +14,10 @@ import ModelOpsCore
 func cycle(url: String, state: String, path: String, cycles: Int, change: OneFileChange?) throws {
   let mirror = GitMirror.folder(for: url, under: state)
   let reader = ManifestReader(path: path)
+  // The agent keeps the last desired state while it reads the next: so does the bench (for the
+  // long-lived reader), so that the patched set is copied here as it is there.
+  var held: [DesiredState] = []
+  let longLived = reader
   func once(_ reader: ManifestReader) throws -> (fetch: Double, load: Double, plan: Double, actions: Int) {
     let t0 = Date()
     let repository = try GitMirror.sync(url: url, into: mirror, credentials: .none)
@@ -24,6 +28,10 @@ func cycle(url: String, state: String, path: String, cycles: Int, change: OneFil
     guard result.isValid else { throw BenchError("invalid manifests: \(result.diagnostics.prefix(3))") }
     let desired = reader.desiredState(result, tree: tree, commit: commit)
     let t2 = Date()
+    if reader === longLived {
+      held.removeAll()
+      held.append(desired)
+    }
     let plan = Planner.plan(desired: desired, observed: ObservedState(), now: t2)
     let t3 = Date()
     return (t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), t3.timeIntervalSince(t2), plan.actions.count)

@@ -36,7 +36,7 @@ public struct DirectoryTree: ManifestTree {
       throw Self.error(path)
     }
     switch info.st_mode & S_IFMT {
-    case S_IFREG: return .file(size: Int(info.st_size))
+    case S_IFREG: return .file
     case S_IFDIR: return .folder
     case S_IFLNK:
       var buffer = [CChar](repeating: 0, count: 4096)

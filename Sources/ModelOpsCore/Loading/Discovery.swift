@@ -13,12 +13,18 @@ struct Discovery<Tree: ManifestTree> {
   var leftRoot = false
   /// Folders already walked (by resolved path): a symlink loop is walked once.
   private var visited: Set<String> = []
+  /// The same folders, in the order they were walked.
+  private var walked: [String] = []
+  /// What earlier loads found in folders with an id: an unchanged folder is not walked again.
+  var listings: FolderListings
+  private var symlinksSeen = 0
 
-  init(tree: Tree, root: String, displayRoot: String, options: LoadOptions) {
+  init(tree: Tree, root: String, displayRoot: String, options: LoadOptions, listings: FolderListings = .init()) {
     self.tree = tree
     self.root = root
     self.displayRoot = displayRoot
     self.options = options
+    self.listings = listings
   }
 
   static func isManifestName(_ name: String) -> Bool { name.hasSuffix(".yaml") || name.hasSuffix(".yml") }
@@ -27,8 +33,9 @@ struct Discovery<Tree: ManifestTree> {
     do {
       switch try tree.entry(at: root) {
       case .folder:
-        loadIgnoreFile()
-        walk(folder: root, relative: "")
+        let ignoreText = loadIgnoreFile()
+        listings.begin(key: [root, displayRoot, ignoreText ?? "\u{0}unreadable"].joined(separator: "\u{0}"))
+        walk(folder: root, relative: "", id: nil)
       case .file where Self.isManifestName(root):
         files.append(ManifestFile(path: root, display: display("")))
       case .file, .other:
@@ -43,21 +50,42 @@ struct Discovery<Tree: ManifestTree> {
     }
   }
 
-  private mutating func loadIgnoreFile() {
+  /// Reads the root's ignore file: its text (`""` when there is none), nil when unreadable.
+  private mutating func loadIgnoreFile() -> String? {
     let path = joinPath(root, ".modelopsignore")
     let shown = ".modelopsignore"
-    guard case .file = try? tree.entry(at: path) else { return }
+    guard case .file = try? tree.entry(at: path) else { return "" }
     do {
-      let bytes = try tree.read(path, limit: options.maxFileBytes)
-      ignore = IgnoreRules(parsing: String(decoding: bytes, as: UTF8.self))
+      let text = String(decoding: try tree.read(path, limit: options.maxFileBytes), as: UTF8.self)
+      ignore = IgnoreRules(parsing: text)
+      return text
     } catch {
       fail(shown, error.description)
+      return nil
     }
   }
 
   /// Walks `folder` (a tree path); `relative` is the same place seen from the manifests root.
-  private mutating func walk(folder: String, relative: String) {
+  /// A folder with an `id` (a git tree id) that an earlier load listed is taken from `listings`;
+  /// one walked without meeting a symlink or a problem is listed for the next load.
+  private mutating func walk(folder: String, relative: String, id: String?) {
     guard visited.insert(folder).inserted else { return }
+    if let id, let listing = listings.reuse(folder, id: id) {
+      files += listing.files
+      visited.formUnion(listing.folders)
+      walked += listing.folders
+      return
+    }
+    walked.append(folder)
+    let (filesBefore, foldersBefore, problemsBefore, linksBefore) =
+      (files.count, walked.count - 1, diagnostics.count, symlinksSeen)
+    defer {
+      if let id, diagnostics.count == problemsBefore, symlinksSeen == linksBefore {
+        let listing = FolderListings.Listing(
+          id: id, files: Array(files[filesBefore...]), folders: Array(walked[foldersBefore...]))
+        listings.record(folder, listing)
+      }
+    }
     let entries: [TreeEntry]
     do {
       entries = try tree.entries(in: folder).sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
@@ -77,12 +105,13 @@ struct Discovery<Tree: ManifestTree> {
   private mutating func visit(path: String, relative: String, kind: TreeEntry.Kind, contentID: String?, hops: Int) {
     switch kind {
     case .folder:
-      if !ignore.isIgnored(relative, isFolder: true) { walk(folder: path, relative: relative) }
+      if !ignore.isIgnored(relative, isFolder: true) { walk(folder: path, relative: relative, id: contentID) }
     case .file:
       if Self.isManifestName(relative), !ignore.isIgnored(relative, isFolder: false) {
         files.append(ManifestFile(path: path, display: display(relative), contentID: contentID))
       }
     case .symlink(let target):
+      symlinksSeen += 1
       guard hops < options.maxSymlinkHops else {
         fail(relative, "too many symlinks in a row (a loop?)")
         return

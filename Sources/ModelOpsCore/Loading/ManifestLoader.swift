@@ -48,8 +48,10 @@ public enum ManifestLoader {
     from tree: some ManifestTree, path: String = "", displayRoot: String = "", options: LoadOptions = LoadOptions(),
     cache: inout ParseCache
   ) -> LoadResult {
-    var discovery = Discovery(tree: tree, root: path, displayRoot: displayRoot, options: options)
+    var discovery = Discovery(
+      tree: tree, root: path, displayRoot: displayRoot, options: options, listings: cache.folders)
     discovery.run()
+    cache.folders = discovery.listings
     let files = discovery.files
     let (outcomes, parsed) = decodeAll(files, tree: tree, options: options, cache: &cache)
 

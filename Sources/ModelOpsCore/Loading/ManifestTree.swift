@@ -13,7 +13,8 @@ public protocol ManifestTree: Sendable {
 
 public struct TreeEntry: Sendable, Hashable {
   public enum Kind: Sendable, Hashable {
-    case file(size: Int)
+    /// A file (its size is checked when it is read).
+    case file
     case folder
     case symlink(target: String)
     /// Sockets, devices, git submodules: never read.
@@ -21,8 +22,9 @@ public struct TreeEntry: Sendable, Hashable {
   }
   public var name: String
   public var kind: Kind
-  /// An id that changes whenever a file's bytes do (a git blob id); nil when the tree cannot
-  /// tell cheaply. A file listed with an id may have its parse reused by a later load.
+  /// An id that changes whenever a file's bytes (or anything in a folder) do: a git blob or
+  /// tree id; nil when the tree cannot tell cheaply. A file listed with an id may have its parse
+  /// reused by a later load, and a folder its listing.
   public var contentID: String?
 
   public init(name: String, kind: Kind, contentID: String? = nil) {

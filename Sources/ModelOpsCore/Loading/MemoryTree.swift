@@ -27,7 +27,7 @@ public struct MemoryTree: ManifestTree {
   }
 
   public func entry(at path: String) throws(TreeError) -> TreeEntry.Kind? {
-    if let bytes = files[path] { return .file(size: bytes.count) }
+    if files[path] != nil { return .file }
     if let target = symlinks[path] { return .symlink(target: target) }
     let prefix = path.isEmpty ? "" : path + "/"
     return allPaths.contains { $0.hasPrefix(prefix) } ? .folder : nil

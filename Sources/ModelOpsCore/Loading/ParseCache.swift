@@ -23,6 +23,8 @@ public struct ParseCache: Sendable {
   private var limits: Limits?
   /// The set the last load merged, when it had no duplicates.
   private var mergedSet: ManifestLoader.MergedSet?
+  /// The folders the last load walked, for its discovery.
+  public internal(set) var folders = FolderListings()
   /// Files the last load parsed.
   public private(set) var lastParsed = 0
   /// Files the last load took from the cache.
