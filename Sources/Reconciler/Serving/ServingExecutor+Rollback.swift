@@ -19,7 +19,7 @@ extension ServingExecutor {
       throw Stalled("deployment \(name) serves nothing: there is nothing to roll back")
     }
     if let target = record.rollout, version == nil {
-      try abort(&record, reason: reason)
+      try rollouts.abort(&record, reason: reason)
       monitors?.forget(deployment: name, version: target.modelVersion)
       // A revision that differs only in its template says nothing about the model version.
       if reject, target.modelVersion != active.modelVersion {
@@ -43,8 +43,8 @@ extension ServingExecutor {
       throw Stalled("deployment \(name) has no previous revision; give --to-version N")
     }
     guard destination != active else { throw Stalled("\(destination) is already serving") }
-    if record.rollout != nil { try abort(&record, reason: reason) }
-    let state = try ensure(deployment, destination, commit: commit, count: deployment.spec.replicas)
+    if record.rollout != nil { try rollouts.abort(&record, reason: reason) }
+    let state = try replicas.ensure(deployment, destination, commit: commit, count: deployment.spec.replicas)
     guard state.ready >= deployment.spec.replicas else {
       return .waiting(
         until: Date().addingTimeInterval(deployment.spec.progressDeadline.timeInterval),
@@ -52,7 +52,7 @@ extension ServingExecutor {
     }
     record.rollout = destination
     record.rolloutCommit = commit
-    try finish(deployment, &record, keepPrevious: false, now: Date())
+    try rollouts.finish(deployment, &record, keepPrevious: false, now: Date())
     try store.markFailed(deployment: name, revision: active, reason: reason, at: Date())
     monitors?.forget(deployment: name, version: active.modelVersion)
     if reject, active.modelVersion != destination.modelVersion {
@@ -74,7 +74,7 @@ extension ServingExecutor {
       guard let due = record.scaleDownAt, due <= now, record.rollout == nil else { continue }
       for replica in (try? store.replicas(of: record.name)) ?? [] where replica.revision != record.active {
         do {
-          try stop(replica)
+          try replicas.stop(replica)
           stopped += 1
         } catch {
           progress(

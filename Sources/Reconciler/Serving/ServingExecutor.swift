@@ -3,7 +3,6 @@ import Foundation
 import GitSource
 import ModelOpsCore
 import StateStore
-import Synchronization
 
 /// Carries out serving actions on the process or docker runtime: rollouts by strategy, scaling,
 /// self-heal, rollbacks and removal. No action waits: each starts or advances work and returns
@@ -12,37 +11,22 @@ import Synchronization
 /// and every step of a rollout is saved, so an agent killed at any point adopts what runs and
 /// carries on where it was.
 ///
-/// The jobs are split by file: replica lifecycle (`+Replicas`), container adoption
-/// (`+Adoption`), health probes (`+Health`), the routing table (`+Routes`), the rollout state
-/// machine (`+Rollout`, `+Strategies`), rollbacks and scale-down (`+Rollback`); checkouts are
-/// their own type.
+/// One job per part: replica lifecycle (`ReplicaLifecycle`), container adoption
+/// (`ContainerAdoption`), health probes (`HealthProber`), the routing table (`RoutingTable`),
+/// the rollout state machine (`RolloutMachine`), checkouts (`Checkouts`). This type holds them
+/// together and carries the actions that are not a rollout: scaling, healing, removal,
+/// rollbacks (`+Rollback`).
 public final class ServingExecutor: Sendable {
   let store: StateStore
   let registry: any ModelRegistry
-  let processes = ProcessRuntime()
-  /// The docker runtime, when the agent has an engine configured.
-  let docker: DockerRuntime?
-  /// The runtime of a deployment that does not name one (the agent configuration's).
-  let defaultRuntime: Deployment.Runtime
-  let checkouts: Checkouts
-  /// The spec of a revision whose template is not the desired one.
-  let specs: RevisionSpecs
-  let logs: URL
-  let router: (any TrafficRouter)?
+  let replicas: ReplicaLifecycle
+  let adoption: ContainerAdoption
+  let routing: RoutingTable
+  let prober: HealthProber
+  let rollouts: RolloutMachine
   /// The monitors: a rollout's analysis reads them at each step.
   let monitors: MonitorRunner?
   let progress: ProgressSink
-  /// The deployments of the last desired state applied (the supervisor probes these).
-  let declared = Mutex<[String: Deployment]>([:])
-  /// Whether the deployments of a desired state have been declared (routes may be published,
-  /// replicas probed).
-  let routable = Mutex(false)
-  /// When each replica was last probed (the supervisor probes at each deployment's interval).
-  let probedAt = Mutex<[String: Date]>([:])
-  /// Deployments whose rollout in flight this agent has carried on (a restart resumes the rest).
-  let followed = Mutex<Set<String>>([])
-  /// How often the loop looks at a rollout waiting for data its analysis needs.
-  let analysisPoll: TimeInterval = 0.25
 
   public init(
     store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String,
@@ -53,15 +37,50 @@ public final class ServingExecutor: Sendable {
   ) {
     self.store = store
     self.registry = registry
-    let state = URL(fileURLWithPath: stateFolder)
-    self.checkouts = Checkouts(repository: repository, folder: state.appendingPathComponent("checkouts"))
-    self.specs = RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions)
-    self.logs = state.appendingPathComponent("replicas")
-    self.router = router
     self.monitors = monitors
-    self.docker = docker
-    self.defaultRuntime = defaultRuntime
     self.progress = progress
+    let state = URL(fileURLWithPath: stateFolder)
+    let logs = state.appendingPathComponent("replicas")
+    replicas = ReplicaLifecycle(
+      store: store, registry: registry, docker: docker, defaultRuntime: defaultRuntime,
+      checkouts: Checkouts(repository: repository, folder: state.appendingPathComponent("checkouts")),
+      specs: RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions), logs: logs,
+      progress: progress)
+    adoption = ContainerAdoption(docker: docker, store: store, logs: logs, progress: progress)
+    routing = RoutingTable(router: router, store: store)
+    prober = HealthProber(store: store, replicas: replicas, adoption: adoption, routing: routing, progress: progress)
+    rollouts = RolloutMachine(
+      store: store, registry: registry, replicas: replicas, routing: routing, monitors: monitors, progress: progress)
+  }
+
+  /// The router the routing table is sent to.
+  var router: (any TrafficRouter)? { routing.router }
+
+  /// Remembers the deployments of the desired state being applied, and routes them.
+  public func declare(_ deployments: [String: Deployment]) {
+    // Containers are adopted before the supervisor may probe the deployments: a replica whose
+    // container id was never saved is found by label, not taken for gone.
+    for (name, deployment) in deployments where (deployment.spec.runtime ?? replicas.defaultRuntime) == .docker {
+      try? adoption.adoptContainers(of: name)
+    }
+    routing.declare(deployments)
+  }
+
+  /// Sends the router the healthy replicas of every declared deployment and the traffic split.
+  public func publishRoutes() { routing.publish() }
+
+  /// Each declared deployment's route, as the router is sent it.
+  public func currentRoutes() -> [String: DeploymentRoute] { routing.currentRoutes() }
+
+  /// Checks every recorded replica once (see `HealthProber`).
+  @discardableResult
+  public func probe(all: Bool = false, now: Date = Date()) -> ProbeOutcome { prober.probe(all: all, now: now) }
+
+  /// Advances the rollout of `deployment` to `target` (see `RolloutMachine`).
+  func rollout(_ deployment: Deployment, to target: Revision, commit: String?, now: Date = Date()) throws
+    -> StepResult
+  {
+    try rollouts.rollout(deployment, to: target, commit: commit, now: now)
   }
 
   /// Asks for a rollback of `name` (kept in the store until carried out): a rollout of it in
@@ -76,10 +95,10 @@ public final class ServingExecutor: Sendable {
     var record = try existingRecord(deployment.metadata.name)
     guard let active = record.active else { throw RunError("nothing is serving yet") }
     let count = deployment.spec.replicas
-    let state = try ensure(deployment, active, commit: record.activeCommit, count: count, trim: true)
+    let state = try replicas.ensure(deployment, active, commit: record.activeCommit, count: count, trim: true)
     record.desiredReplicas = count
     try store.saveDeployment(record)
-    publishRoutes()
+    routing.publish()
     return .done("\(count) replica(s) of \(active)" + (state.started > 0 ? ", \(state.started) starting" : ""))
   }
 
@@ -94,23 +113,25 @@ public final class ServingExecutor: Sendable {
     let kept = (record.scaleDownAt ?? .distantPast) > Date() ? record.previous : nil
     for replica in try store.replicas(of: name)
     where replica.revision != active && replica.revision != record.rollout && replica.revision != kept {
-      try stop(replica)
+      try replicas.stop(replica)
       stopped += 1
     }
-    let state = try ensure(deployment, active, commit: record.activeCommit, count: deployment.spec.replicas)
-    publishRoutes()
+    let state = try replicas.ensure(deployment, active, commit: record.activeCommit, count: deployment.spec.replicas)
+    routing.publish()
     return .done("\(state.started) replica(s) started" + (stopped > 0 ? ", \(stopped) stray replica(s) stopped" : ""))
   }
 
   /// Stops every replica of a deployment that left git, and forgets it.
   func remove(_ name: String) throws -> StepResult {
-    let replicas = try store.replicas(of: name)
-    for replica in replicas { try stop(replica) }
+    let recorded = try store.replicas(of: name)
+    for replica in recorded { try replicas.stop(replica) }
     try store.deleteDeployment(name)
-    declared.withLock { _ = $0.removeValue(forKey: name) }
-    publishRoutes()
-    return .done("\(replicas.count) replica(s) stopped")
+    routing.forget(name)
+    return .done("\(recorded.count) replica(s) stopped")
   }
+
+  /// Stops a replica and forgets it.
+  func stop(_ replica: ReplicaRecord) throws { try replicas.stop(replica) }
 
   func existingRecord(_ name: String) throws -> DeploymentRecord {
     guard let record = try store.deploymentRecord(name) else { throw RunError("deployment \(name) is not running") }
@@ -124,6 +145,6 @@ public final class ServingExecutor: Sendable {
     for record in try store.deploymentRecords() {
       kept.formUnion([record.activeCommit, record.previousCommit, record.rolloutCommit].compactMap { $0 })
     }
-    return try checkouts.prune(keeping: kept)
+    return try replicas.checkouts.prune(keeping: kept)
   }
 }

@@ -102,12 +102,16 @@ struct StepProcess {
     _ = waitpid(pid, &raw, WNOHANG)
   }
 
-  /// A container step's output so far, appended to the run's log (after an adoption, or when no
-  /// follower ran), and the container removed.
-  func collect(container: String, log: String, followed: Bool) {
+  /// A container step's output, appended to the run's log past what its follower wrote (all of it
+  /// after an adoption, or when no follower ran; the rest when the follower had not caught up,
+  /// or never reached the engine, before the step ended), and the container removed.
+  func collect(container: String, log: String, followedBytes: Int?) {
     guard let docker else { return }
-    if !followed, let output = try? docker.engine.logs(container) {
-      TrainingRunner.append(log, String(decoding: output, as: UTF8.self))
+    if let output = try? docker.engine.logs(container) {
+      let written = min(followedBytes ?? 0, output.count)
+      if written < output.count {
+        TrainingRunner.append(log, String(decoding: output[output.startIndex.advanced(by: written)...], as: UTF8.self))
+      }
     }
     if let info = try? docker.engine.inspect(container), info.state.oomKilled {
       TrainingRunner.append(log, "==> the container ran out of memory\n")
@@ -116,21 +120,35 @@ struct StepProcess {
   }
 }
 
-/// Container steps whose output a thread follows into the run's log while they run.
+/// Container steps whose output a thread follows into the run's log while they run, and how many
+/// bytes each follower wrote: once the step is collected its follower writes nothing more, and
+/// the collector appends what the follower missed.
 final class FollowedContainers: Sendable {
-  private let ids = Mutex<Set<String>>([])
+  private let written = Mutex<[String: Int]>([:])
 
   /// Starts following `container` on a thread of its own, unless someone already does.
   func follow(_ container: String, engine: DockerEngine, log: String) {
-    guard ids.withLock({ $0.insert(container).inserted }) else { return }
-    Thread {
+    let started = written.withLock { written in
+      guard written[container] == nil else { return false }
+      written[container] = 0
+      return true
+    }
+    guard started else { return }
+    Thread { [self] in
       guard let writer = FileHandle(forWritingAtPath: log) else { return }
       defer { try? writer.close() }
       _ = try? writer.seekToEnd()
-      _ = try? engine.followLogs(container, until: nil) { try? writer.write(contentsOf: $0) }
+      _ = try? engine.followLogs(container, until: nil) { chunk in
+        self.written.withLock { written in
+          // Collected: the collector appends the rest itself.
+          guard let count = written[container] else { return }
+          try? writer.write(contentsOf: chunk)
+          written[container] = count + chunk.count
+        }
+      }
     }.start()
   }
 
-  /// Whether a follower ran for `container` (and forgets it).
-  func finish(_ container: String) -> Bool { ids.withLock { $0.remove(container) != nil } }
+  /// Stops the follower of `container` from writing; the bytes it wrote (nil: none followed it).
+  func finish(_ container: String) -> Int? { written.withLock { $0.removeValue(forKey: container) } }
 }

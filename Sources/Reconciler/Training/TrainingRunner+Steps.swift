@@ -80,7 +80,7 @@ extension TrainingRunner {
           state = .exited(.timedOut)
         }
         if let container = run.container {
-          process.collect(container: container, log: log, followed: followed.finish(container))
+          process.collect(container: container, log: log, followedBytes: followed.finish(container))
         }
         let name = plan.steps[run.step].name
         run.pid = nil
@@ -133,7 +133,7 @@ extension TrainingRunner {
       let process = StepProcess(docker: docker, folder: folder(of: run.id))
       process.kill(pid: run.pid, ticks: run.startTicks, container: run.container, grace: grace)
       if let container = run.container {
-        process.collect(container: container, log: log(of: run.id), followed: followed.finish(container))
+        process.collect(container: container, log: log(of: run.id), followedBytes: followed.finish(container))
       }
       Self.append(log(of: run.id), "==> run interrupted: \(reason)\n")
       try? store.finishRun(id: run.id, .interrupted, error: reason, at: Date())

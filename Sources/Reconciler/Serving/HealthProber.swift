@@ -2,6 +2,7 @@ import Drivers
 import Foundation
 import ModelOpsCore
 import StateStore
+import Synchronization
 
 /// What one round of health probes changed.
 public struct ProbeOutcome: Sendable {
@@ -14,25 +15,50 @@ public struct ProbeOutcome: Sendable {
   public var changed: Bool { ready || lost }
 }
 
-extension ServingExecutor {
+/// Probes every recorded replica's health: the only prober (the supervisor calls it between
+/// passes). A starting replica is probed each time; a serving one at its deployment's
+/// `health.interval`. What it finds is recorded in the store, and the routes follow.
+final class HealthProber: Sendable {
+  let store: StateStore
+  let replicas: ReplicaLifecycle
+  let adoption: ContainerAdoption
+  let routing: RoutingTable
+  let progress: ProgressSink
+  /// When each replica was last probed.
+  private let probedAt = Mutex<[String: Date]>([:])
+
+  init(
+    store: StateStore, replicas: ReplicaLifecycle, adoption: ContainerAdoption, routing: RoutingTable,
+    progress: @escaping ProgressSink
+  ) {
+    self.store = store
+    self.replicas = replicas
+    self.adoption = adoption
+    self.routing = routing
+    self.progress = progress
+  }
+
   /// Checks every recorded replica once — the supervisor is the only prober of replica health. A
   /// starting replica is probed each time (healthy joins the routes; past its startup timeout it
   /// turns unhealthy); a dead process is marked exited; a serving one is probed when its interval
   /// has passed (all of them when `all`) and turns unhealthy after `failureThreshold` failures in
   /// a row.
   @discardableResult
-  public func probe(all: Bool = false, now: Date = Date()) -> ProbeOutcome {
+  func probe(all: Bool = false, now: Date = Date()) -> ProbeOutcome {
     // Not before the first desired state is declared (its containers adopted by label first).
-    guard routable.withLock({ $0 }) else { return ProbeOutcome() }
-    let deployments = declared.withLock { $0 }
+    guard routing.isDeclared else { return ProbeOutcome() }
+    let deployments = routing.deployments
     guard let recorded = try? store.replicas() else { return ProbeOutcome() }
+    // Replicas stopped since the last round are forgotten.
+    let ids = Set(recorded.map(\.id))
+    probedAt.withLock { $0 = $0.filter { ids.contains($0.key) } }
     // Before judging a replica by its handle, one without (docker: the id never saved) is looked
     // up by label, unless it was recorded a moment ago (the executor is starting it right now).
-    let replicas = recorded.compactMap {
-      handle($0) == nil && now.timeIntervalSince($0.startedAt) > 5 ? adoptByLabel($0) : $0
+    let judged = recorded.compactMap {
+      replicas.handle($0) == nil && now.timeIntervalSince($0.startedAt) > 5 ? adoption.adoptByLabel($0) : $0
     }
     var outcome = ProbeOutcome()
-    for replica in replicas {
+    for replica in judged {
       let health = deployments[replica.deployment]?.spec.health ?? Deployment.Health()
       let next =
         replica.health == .starting
@@ -53,7 +79,7 @@ extension ServingExecutor {
             ["deployment": replica.deployment, "revision": "\(replica.revision)", "replica": replica.id]))
       }
     }
-    if outcome.changed { publishRoutes() }
+    if outcome.changed { routing.publish() }
     return outcome
   }
 
@@ -61,9 +87,9 @@ extension ServingExecutor {
   /// started: an agent killed between recording and starting it); unhealthy past its startup timeout.
   private func probeStarting(_ replica: ReplicaRecord, _ health: Deployment.Health, now: Date) -> ReplicaRecord? {
     var next = replica
-    let started = handle(replica) != nil
+    let started = replicas.handle(replica) != nil
     let age = now.timeIntervalSince(replica.startedAt)
-    if (started && !isAlive(replica)) || (!started && age > 120) {
+    if (started && !replicas.isAlive(replica)) || (!started && age > 120) {
       next.health = .exited
     } else if !started {
       return nil
@@ -90,7 +116,7 @@ extension ServingExecutor {
     }
     probedAt.withLock { $0[replica.id] = now }
     var next = replica
-    if !isAlive(replica) {
+    if !replicas.isAlive(replica) {
       next.health = .exited
     } else if let port = replica.port,
       HealthProbe.check(port: port, path: health.path, timeout: health.timeout.timeInterval)

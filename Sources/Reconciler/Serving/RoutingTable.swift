@@ -2,25 +2,48 @@ import Drivers
 import Foundation
 import ModelOpsCore
 import StateStore
+import Synchronization
 
-extension ServingExecutor {
-  /// Remembers the deployments of the desired state being applied, and routes them.
-  public func declare(_ deployments: [String: Deployment]) {
-    // Containers are adopted before the supervisor may probe the deployments: a replica whose
-    // container id was never saved is found by label, not taken for gone.
-    for (name, deployment) in deployments where (deployment.spec.runtime ?? defaultRuntime) == .docker {
-      try? adoptContainers(of: name)
-    }
-    declared.withLock { $0 = deployments }
-    routable.withLock { $0 = true }
-    publishRoutes()
+/// The deployments of the desired state being applied, and the table the router serves from
+/// them: for each, the healthy replicas of the active revision (stable) and of the revision
+/// rolling out (canary), with the rollout's weight. Published whole at every change.
+final class RoutingTable: Sendable {
+  let router: (any TrafficRouter)?
+  let store: StateStore
+  private let declared = Mutex<[String: Deployment]>([:])
+  /// Whether the deployments of a desired state have been declared (routes may be published,
+  /// replicas probed).
+  private let routable = Mutex(false)
+
+  init(router: (any TrafficRouter)?, store: StateStore) {
+    self.router = router
+    self.store = store
   }
 
-  /// Sends the router the healthy replicas of every declared deployment and the traffic split.
-  public func publishRoutes() {
+  /// The deployments of the last desired state declared.
+  var deployments: [String: Deployment] { declared.withLock { $0 } }
+  var isDeclared: Bool { routable.withLock { $0 } }
+
+  func deployment(named name: String) -> Deployment? { declared.withLock { $0[name] } }
+
+  /// Remembers the deployments of the desired state being applied, and routes them.
+  func declare(_ deployments: [String: Deployment]) {
+    declared.withLock { $0 = deployments }
+    routable.withLock { $0 = true }
+    publish()
+  }
+
+  /// A deployment that left git: no longer routed.
+  func forget(_ name: String) {
+    declared.withLock { _ = $0.removeValue(forKey: name) }
+    publish()
+  }
+
+  /// Sends the router the whole table.
+  func publish() {
     // Before the first desired state is declared, the table would be empty: a router adopted from
     // a previous agent keeps the one it has.
-    guard let router, routable.withLock({ $0 }) else { return }
+    guard let router, isDeclared else { return }
     // A desired state without deployments while some are recorded is a deletion of everything,
     // which the planner holds: the endpoints keep serving what they serve.
     if declared.withLock({ $0.isEmpty }), !((try? store.deploymentRecords()) ?? []).isEmpty { return }
@@ -29,8 +52,8 @@ extension ServingExecutor {
 
   /// Each declared deployment's route: healthy replicas of the active revision are stable, those
   /// of the revision rolling out are the canary, with the rollout's weight.
-  public func currentRoutes() -> [String: DeploymentRoute] {
-    let deployments = declared.withLock { $0 }
+  func currentRoutes() -> [String: DeploymentRoute] {
+    let deployments = self.deployments
     let records = Dictionary(((try? store.deploymentRecords()) ?? []).map { ($0.name, $0) }) { a, _ in a }
     let replicas = Dictionary(grouping: (try? store.replicas()) ?? [], by: \.deployment)
     var routes: [String: DeploymentRoute] = [:]

@@ -3,7 +3,7 @@ import Foundation
 import ModelOpsCore
 import StateStore
 
-extension ServingExecutor {
+extension RolloutMachine {
   /// One pass of the strategy from the saved step: does what is due now (start replicas, move
   /// weight, end a pause) and returns `.done` once the target may take all traffic, or `.waiting`
   /// with when to look again. Only `record`'s saved fields carry state from one pass to the next.
@@ -13,22 +13,22 @@ extension ServingExecutor {
     let commit = record.rolloutCommit
     guard record.active != nil else {
       // A first deployment has nothing to shift traffic from.
-      let state = try ensure(deployment, target, commit: commit, count: count)
+      let state = try replicas.ensure(deployment, target, commit: commit, count: count)
       return state.ready >= count ? .done("") : waitingForReplicas(state, of: count, deployment, record)
     }
     switch deployment.spec.strategy {
     case .recreate:
       for replica in try store.replicas(of: deployment.metadata.name) where replica.revision != target {
-        try stop(replica)
+        try replicas.stop(replica)
       }
-      publishRoutes()
-      let state = try ensure(deployment, target, commit: commit, count: count)
+      routing.publish()
+      let state = try replicas.ensure(deployment, target, commit: commit, count: count)
       return state.ready >= count ? .done("") : waitingForReplicas(state, of: count, deployment, record)
     case .rolling(let surge, let unavailable):
       return try rolling(deployment, &record, maxSurge: surge, maxUnavailable: unavailable, now: now)
     case .blueGreen(_, let autoPromote):
       // The new revision comes up beside the old one, reachable on the preview listener only.
-      let state = try ensure(deployment, target, commit: commit, count: count)
+      let state = try replicas.ensure(deployment, target, commit: commit, count: count)
       guard state.ready >= count else { return waitingForReplicas(state, of: count, deployment, record) }
       if autoPromote || record.rolloutPauseSkipped { return .done("") }
       if record.rolloutStep != 1 {
@@ -36,7 +36,7 @@ extension ServingExecutor {
         record.rolloutStep = 1
         record.rolloutProgressAt = now
         try store.saveDeployment(record)
-        publishRoutes()
+        routing.publish()
       }
       let preview = deployment.spec.strategy.previewListen.map { " on \($0)" } ?? ""
       return .waiting(
@@ -58,7 +58,7 @@ extension ServingExecutor {
     while record.rolloutStep < steps.count {
       let step = steps[record.rolloutStep]
       let needed = max(1, Int((Double(count) * Double(step.weight) / 100).rounded(.up)))
-      let state = try ensure(deployment, target, commit: record.rolloutCommit, count: needed)
+      let state = try replicas.ensure(deployment, target, commit: record.rolloutCommit, count: needed)
       guard state.ready >= needed else { return waitingForReplicas(state, of: needed, deployment, record) }
       let label = "canary step \(record.rolloutStep + 1)/\(steps.count): \(step.weight)% of traffic on \(target)"
       guard let started = record.rolloutStepStartedAt else {
@@ -66,7 +66,7 @@ extension ServingExecutor {
         record.rolloutStepStartedAt = now
         record.rolloutProgressAt = now
         try store.saveDeployment(record)
-        publishRoutes()
+        routing.publish()
         progress(Progress("  \(label)", ["deployment": record.name, "revision": "\(target)"]))
         continue
       }
@@ -89,7 +89,7 @@ extension ServingExecutor {
       record.rolloutProgressAt = now
       try store.saveDeployment(record)
     }
-    let state = try ensure(deployment, target, commit: record.rolloutCommit, count: count)
+    let state = try replicas.ensure(deployment, target, commit: record.rolloutCommit, count: count)
     return state.ready >= count ? .done("") : waitingForReplicas(state, of: count, deployment, record)
   }
 
@@ -113,7 +113,7 @@ extension ServingExecutor {
         record.rolloutStep = fresh
         record.rolloutProgressAt = now
         try store.saveDeployment(record)
-        publishRoutes()
+        routing.publish()
       }
       if fresh >= count && old.isEmpty { return .done("") }
       // Stop old replicas while enough stay healthy (the unhealthy ones first).
@@ -121,13 +121,13 @@ extension ServingExecutor {
       let removable = old.count - oldHealthy.count + max(0, fresh + oldHealthy.count - floor)
       if removable > 0, !old.isEmpty {
         let ordered = old.filter { $0.health != .healthy } + oldHealthy
-        for replica in ordered.prefix(removable) { try stop(replica) }
+        for replica in ordered.prefix(removable) { try replicas.stop(replica) }
         record.rolloutProgressAt = now
         continue
       }
       let room = count + maxSurge - (mine.count + old.count)
       let wanted = min(count, mine.count + max(0, room))
-      let state = try ensure(deployment, target, commit: record.rolloutCommit, count: wanted)
+      let state = try replicas.ensure(deployment, target, commit: record.rolloutCommit, count: wanted)
       if state.started > 0 { progress("  rolling: \(fresh)/\(count) replicas on \(target)") }
       if state.starting > 0 {
         return waitingForReplicas(state, of: wanted, deployment, record)

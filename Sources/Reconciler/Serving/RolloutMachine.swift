@@ -2,13 +2,42 @@ import Drivers
 import Foundation
 import ModelOpsCore
 import StateStore
+import Synchronization
 
 /// A rollout that failed and was rolled back (the stable revision kept serving).
 struct RolloutFailed: Error, CustomStringConvertible {
   var description: String
 }
 
-extension ServingExecutor {
+/// Carries rollouts as saved state machines: each call does what is due for a deployment's
+/// rollout now (start replicas, move weight, end a pause, finish) and returns what it waits for;
+/// only the deployment's record carries state from one call to the next, so a restart resumes at
+/// the saved step. Strategies are in `+Strategies`.
+final class RolloutMachine: Sendable {
+  let store: StateStore
+  let registry: any ModelRegistry
+  let replicas: ReplicaLifecycle
+  let routing: RoutingTable
+  /// The monitors: a rollout's analysis reads them at each step.
+  let monitors: MonitorRunner?
+  let progress: ProgressSink
+  /// Deployments whose rollout in flight this agent has carried on (a restart resumes the rest).
+  private let followed = Mutex<Set<String>>([])
+  /// How often the loop looks at a rollout waiting for data its analysis needs.
+  let analysisPoll: TimeInterval = 0.25
+
+  init(
+    store: StateStore, registry: any ModelRegistry, replicas: ReplicaLifecycle, routing: RoutingTable,
+    monitors: MonitorRunner?, progress: @escaping ProgressSink
+  ) {
+    self.store = store
+    self.registry = registry
+    self.replicas = replicas
+    self.routing = routing
+    self.monitors = monitors
+    self.progress = progress
+  }
+
   /// Advances the rollout of `deployment` to `target` (the model version at `commit`) as far as
   /// it can go now, saves where it is, and returns: `.done` once the target takes all traffic,
   /// `.waiting` while replicas start, a canary step pauses or a preview waits for `agent promote`.
@@ -23,7 +52,7 @@ extension ServingExecutor {
     var record = try store.deploymentRecord(name) ?? DeploymentRecord(name: name)
     if let inFlight = record.rollout, inFlight != target {
       // Superseded by a newer desired revision: its replicas go, nothing is marked failed.
-      for replica in try store.replicas(of: name) where replica.revision == inFlight { try stop(replica) }
+      for replica in try store.replicas(of: name) where replica.revision == inFlight { try replicas.stop(replica) }
       progress(
         Progress("  rollout to \(inFlight) superseded by \(target)", ["deployment": name, "revision": "\(target)"]))
       record.rollout = nil
@@ -34,16 +63,13 @@ extension ServingExecutor {
           "the artifact of \(deployment.spec.model.model) v\(target.modelVersion) no longer matches its recorded "
             + "digest: it is not served")
       }
+      record.clearRollout()
       record.rollout = target
       record.rolloutCommit = commit
-      record.rolloutStep = 0
-      record.rolloutWeight = 0
       record.rolloutProgressAt = now
-      record.rolloutStepStartedAt = nil
-      record.rolloutPauseSkipped = false
       record.desiredReplicas = deployment.spec.replicas
       try store.saveDeployment(record)
-      publishRoutes()
+      routing.publish()
       followed.withLock { _ = $0.insert(name) }
     } else if followed.withLock({ $0.insert(name).inserted }) {
       // A rollout this agent did not start (it was restarted): carried on from its saved step.
@@ -85,7 +111,7 @@ extension ServingExecutor {
       throw RunError("a rollback was requested (agent rollback)")
     }
     guard let monitors else { return }
-    let analysis = declared.withLock { $0[name]?.spec.analysis.monitors } ?? []
+    let analysis = routing.deployment(named: name)?.spec.analysis.monitors ?? []
     if let failure = monitors.analysisFailure(monitors: analysis, version: version) { throw failure }
   }
 
@@ -136,38 +162,26 @@ extension ServingExecutor {
     }
     record.active = target
     record.activeCommit = record.rolloutCommit
-    record.rollout = nil
-    record.rolloutCommit = nil
-    record.rolloutStep = 0
-    record.rolloutWeight = 0
-    record.rolloutProgressAt = nil
-    record.rolloutStepStartedAt = nil
-    record.rolloutPauseSkipped = false
+    record.clearRollout()
     record.desiredReplicas = deployment.spec.replicas
     let delay = deployment.spec.rollback.scaleDownDelay.timeInterval
     let kept = keepPrevious && delay > 0 ? record.previous : nil
     record.scaleDownAt = kept == nil ? nil : now.addingTimeInterval(delay)
     try store.saveDeployment(record)
-    publishRoutes()
+    routing.publish()
     for replica in try store.replicas(of: deployment.metadata.name)
     where replica.revision != target && replica.revision != kept {
-      try stop(replica)
+      try replicas.stop(replica)
     }
   }
 
   /// Gives all traffic back to the stable revision, stops the target's replicas and marks it failed.
   func abort(_ record: inout DeploymentRecord, reason: String) throws {
     guard let target = record.rollout else { return }
-    record.rollout = nil
-    record.rolloutCommit = nil
-    record.rolloutStep = 0
-    record.rolloutWeight = 0
-    record.rolloutProgressAt = nil
-    record.rolloutStepStartedAt = nil
-    record.rolloutPauseSkipped = false
+    record.clearRollout()
     try store.saveDeployment(record)
-    publishRoutes()
-    for replica in try store.replicas(of: record.name) where replica.revision == target { try stop(replica) }
+    routing.publish()
+    for replica in try store.replicas(of: record.name) where replica.revision == target { try replicas.stop(replica) }
     try store.markFailed(deployment: record.name, revision: target, reason: reason, at: Date())
     try store.appendEvent(
       kind: "rollback", resource: ResourceID(.deployment, record.name), commit: nil,
@@ -176,5 +190,18 @@ extension ServingExecutor {
       Progress(
         "  rolled back to \(record.active?.description ?? "nothing"): \(reason)", level: .warning,
         ["deployment": record.name, "revision": record.active?.description ?? "-"]))
+  }
+}
+
+extension DeploymentRecord {
+  /// No rollout in flight: its target, step, weight and times are forgotten.
+  mutating func clearRollout() {
+    rollout = nil
+    rolloutCommit = nil
+    rolloutStep = 0
+    rolloutWeight = 0
+    rolloutProgressAt = nil
+    rolloutStepStartedAt = nil
+    rolloutPauseSkipped = false
   }
 }

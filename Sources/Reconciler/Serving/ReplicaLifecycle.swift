@@ -11,7 +11,39 @@ struct ReplicaCount: Sendable {
   var started = 0
 }
 
-extension ServingExecutor {
+/// Starts, counts and stops the replicas of revisions, on the process runtime or the docker
+/// one. Each replica is recorded before its process or container starts: an agent killed in
+/// between leaves a row to clean, never an orphan. Health is the prober's job; this type only
+/// reads what the prober recorded.
+final class ReplicaLifecycle: Sendable {
+  let store: StateStore
+  let registry: any ModelRegistry
+  let processes = ProcessRuntime()
+  /// The docker runtime, when the agent has an engine configured.
+  let docker: DockerRuntime?
+  /// The runtime of a deployment that does not name one (the agent configuration's).
+  let defaultRuntime: Deployment.Runtime
+  let checkouts: Checkouts
+  /// The spec of a revision whose template is not the desired one.
+  let specs: RevisionSpecs
+  /// Where each replica's log goes (`<replica id>.log`).
+  let logs: URL
+  let progress: ProgressSink
+
+  init(
+    store: StateStore, registry: any ModelRegistry, docker: DockerRuntime?, defaultRuntime: Deployment.Runtime,
+    checkouts: Checkouts, specs: RevisionSpecs, logs: URL, progress: @escaping ProgressSink
+  ) {
+    self.store = store
+    self.registry = registry
+    self.docker = docker
+    self.defaultRuntime = defaultRuntime
+    self.checkouts = checkouts
+    self.specs = specs
+    self.logs = logs
+    self.progress = progress
+  }
+
   /// Brings the live replicas of `revision` to `count` (more when `trim` is false) without
   /// waiting: exited, unhealthy or altered ones are stopped, missing ones started; the supervisor
   /// probes the starting ones. A replica that failed while starting (it never answered its health
@@ -155,6 +187,5 @@ extension ServingExecutor {
       for container in found { docker.stop(container: container.id, log: log) }
     }
     try store.deleteReplica(replica.id)
-    probedAt.withLock { _ = $0.removeValue(forKey: replica.id) }
   }
 }

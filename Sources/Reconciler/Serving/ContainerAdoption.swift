@@ -2,7 +2,15 @@ import Drivers
 import Foundation
 import StateStore
 
-extension ServingExecutor {
+/// Docker: finds containers by their labels. A recorded replica whose container id was never
+/// saved (the agent stopped in between) gets it back; a container that no replica record names
+/// is removed rather than left running outside the agent's routes.
+struct ContainerAdoption: Sendable {
+  let docker: DockerRuntime?
+  let store: StateStore
+  let logs: URL
+  let progress: ProgressSink
+
   /// Docker: finds the deployment's containers by label (each cycle, before anything is planned).
   /// A recorded replica whose container id was never saved (the agent stopped in between) gets it
   /// back; a container no replica record names (its record was removed, or the state was reset)
