@@ -170,6 +170,35 @@ let ruleCases: [RuleCase] = [
     ),
     "13:18: canary weights must increase: 10 after 50 (line 12)"),
   RuleCase(
+    "a canary match names a header or a cookie, not both",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps: [{weight: 50}]\n  match:\n    - {header: X-Canary, cookie: beta, value: a}"
+    ),
+    "13:28: 'spec.strategy.match[0]' takes only one of header, cookie; got header and cookie"),
+  RuleCase(
+    "a canary match needs a value and a valid header name",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps: [{weight: 50}]\n  match:\n    - {header: X-Canary}\n    - {header: \"X Canary\", value: a}"
+    ),
+    "13:9: missing required field 'value' in 'spec.strategy.match[0]'",
+    "14:18: 'spec.strategy.match[1].header' must be a header name"),
+  RuleCase(
+    "sticky applies only to a canary",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy: {type: rolling, sticky: {cookie: session}}"
+    ),
+    "9:29: 'sticky' applies only to strategy type 'canary', not 'rolling'"),
+  RuleCase(
+    "a sticky key names a header or a cookie",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps: [{weight: 50}]\n  sticky: {}"
+    ),
+    "12:13: 'spec.strategy.sticky' needs one of header, cookie"),
+  RuleCase(
     "a rolling update that can never progress is refused",
     document(
       "Deployment", "d2",

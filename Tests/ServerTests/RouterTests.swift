@@ -65,9 +65,11 @@ final class EchoReplica {
     return route
   }
 
-  func send(_ port: Int, _ method: String = "GET", path: String = "/predict", body: Data? = nil) throws -> HTTPResponse
-  {
-    try HTTPClient.request(method, "http://127.0.0.1:\(port)\(path)", body: body, timeout: 5)
+  func send(
+    _ port: Int, _ method: String = "GET", path: String = "/predict", headers: [String: String] = [:],
+    body: Data? = nil
+  ) throws -> HTTPResponse {
+    try HTTPClient.request(method, "http://127.0.0.1:\(port)\(path)", headers: headers, body: body, timeout: 5)
   }
 
   @Test func forwardsMethodPathAndBodyIntactAndNamesTheVersion() throws {
@@ -149,5 +151,56 @@ final class EchoReplica {
     #expect(throws: HTTPError.self) { try send(listen) }
     #expect(throws: HTTPError.self) { try send(preview) }
     #expect(router.addresses.isEmpty)
+  }
+
+  @Test func aHeaderOrCookieMatchReachesTheNewVersionAndNothingElseDoes() throws {
+    let old = try EchoReplica()
+    let new = try EchoReplica()
+    defer { withExtendedLifetime((old, new)) {} }
+    let listen = try FreePort.pick()
+    var table = route(listen, stable: [old], canary: [new], weight: 50)
+    table.routing = CanaryRouting(match: [
+      TrafficMatch(key: .header("X-Canary"), value: "always"), TrafficMatch(key: .cookie("beta"), value: "1"),
+    ])
+    router.update(["api": table])
+    defer { router.close() }
+    func versions(_ headers: [String: String], _ n: Int = 20) throws -> Set<String> {
+      Set(try (0..<n).map { _ in try send(listen, headers: headers).headers["x-model-version"] ?? "-" })
+    }
+    // At weight 50 with matches, only matching requests reach the new version.
+    #expect(try versions([:], 40) == ["1"])
+    #expect(try versions(["X-Canary": "always"]) == ["2"])
+    #expect(try versions(["x-canary": "always"]) == ["2"])  // header names are case-insensitive
+    #expect(try versions(["X-Canary": "sometimes"]) == ["1"])
+    #expect(try versions(["Cookie": "session=abc; beta=1"]) == ["2"])
+    #expect(try versions(["Cookie": "beta=10; other=1"]) == ["1"])
+    #expect(try versions(["Cookie": "notbeta=1"]) == ["1"])
+  }
+
+  @Test func stickyClientsStayOnOneVersionAndNeverGoBackAsTheWeightGrows() throws {
+    let old = try EchoReplica()
+    let new = try EchoReplica()
+    defer { withExtendedLifetime((old, new)) {} }
+    let listen = try FreePort.pick()
+    defer { router.close() }
+    let users = (0..<40).map { "user-\($0)" }
+    var seen: [String: [String]] = [:]
+    for weight in [10, 30, 60] {
+      var table = route(listen, stable: [old], canary: [new], weight: weight)
+      table.routing = CanaryRouting(sticky: .header("X-User"))
+      router.update(["api": table])
+      var onNew = 0
+      for user in users {
+        let answers = Set(
+          try (0..<4).map { _ in try send(listen, headers: ["X-User": user]).headers["x-model-version"] ?? "-" })
+        #expect(answers.count == 1, "\(user) flipped within one step at weight \(weight): \(answers)")
+        let version = answers.first ?? "-"
+        if version == "2" { onNew += 1 }
+        if seen[user]?.last == "2" { #expect(version == "2", "\(user) went back to the stable version") }
+        seen[user, default: []].append(version)
+      }
+      // The buckets spread the clients: some on each side, about the weight's share on the new one.
+      #expect(onNew > 0 && onNew < users.count, "\(onNew) of \(users.count) users on the new version at \(weight)")
+    }
   }
 }

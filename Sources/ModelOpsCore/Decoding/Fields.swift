@@ -57,4 +57,19 @@ struct Fields {
     context.error("missing required field '\(key)' in \(owner)", at: node)
     return nil
   }
+
+  /// Exactly one of the keys of a one-of mapping (`source`, `metric`); reports none or several.
+  func exactlyOne(of options: [String]) -> (String, YAMLNode)? {
+    let present = options.filter { self[$0] != nil }
+    guard present.count == 1, let key = present.first, let value = self[key] else {
+      let list = options.joined(separator: ", ")
+      if present.isEmpty {
+        context.error("'\(path)' needs one of \(list)", at: node)
+      } else if let second = keyNode(present[1]) {
+        context.error("'\(path)' takes only one of \(list); got \(present.joined(separator: " and "))", at: second)
+      }
+      return nil
+    }
+    return (key, value)
+  }
 }

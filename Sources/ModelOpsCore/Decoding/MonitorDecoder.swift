@@ -64,24 +64,10 @@ enum MonitorDecoder {
     return spec
   }
 
-  /// Exactly one of the keys of a one-of mapping (`source`, `metric`); reports none or several.
-  private static func single(_ f: Fields, _ options: [String]) -> (String, YAMLNode)? {
-    let present = options.filter { f[$0] != nil }
-    guard present.count == 1, let key = present.first, let value = f[key] else {
-      let list = options.joined(separator: ", ")
-      if present.isEmpty {
-        f.context.error("'\(f.path)' needs one of \(list)", at: f.node)
-      } else if let second = f.keyNode(present[1]) {
-        f.context.error("'\(f.path)' takes only one of \(list); got \(present.joined(separator: " and "))", at: second)
-      }
-      return nil
-    }
-    return (key, value)
-  }
-
   private static func decodeSource(_ node: YAMLNode, _ c: DecodeContext) -> Monitor.Source? {
     let options = ["scrape", "prometheus", "alertmanager", "router"]
-    guard let f = Fields(node, path: "spec.source", allowed: options, context: c), let (key, value) = single(f, options)
+    guard let f = Fields(node, path: "spec.source", allowed: options, context: c),
+      let (key, value) = f.exactlyOne(of: options)
     else { return nil }
     let path = "spec.source.\(key)"
     switch key {
@@ -117,7 +103,8 @@ enum MonitorDecoder {
 
   private static func decodeMetric(_ node: YAMLNode, _ c: DecodeContext) -> Monitor.Metric? {
     let options = ["ratio", "gauge", "quantile", "drift", "errorRate", "latency"]
-    guard let f = Fields(node, path: "spec.metric", allowed: options, context: c), let (key, value) = single(f, options)
+    guard let f = Fields(node, path: "spec.metric", allowed: options, context: c),
+      let (key, value) = f.exactlyOne(of: options)
     else { return nil }
     let path = "spec.metric.\(key)"
     func metricName(_ n: YAMLNode, _ field: String) -> String? {

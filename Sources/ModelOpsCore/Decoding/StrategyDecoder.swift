@@ -5,7 +5,7 @@ enum StrategyDecoder {
     "recreate": [],
     "rolling": ["maxSurge", "maxUnavailable"],
     "bluegreen": ["previewListen", "autoPromote"],
-    "canary": ["steps"],
+    "canary": ["steps", "match", "sticky"],
   ]
   static let typeNames = ["recreate", "rolling", "bluegreen", "canary"]
 
@@ -55,7 +55,12 @@ enum StrategyDecoder {
       return .blueGreen(previewListen: preview, autoPromote: auto ?? true)
     default:
       guard let stepsNode = f.required("steps") else { return nil }
-      return decodeCanarySteps(stepsNode, c).map { .canary(steps: $0) }
+      let steps = decodeCanarySteps(stepsNode, c)
+      let match = f["match"].map { TrafficRulesDecoder.decodeMatches($0, c) } ?? []
+      let stickyNode = f["sticky"]
+      let sticky = stickyNode.flatMap { TrafficRulesDecoder.decodeKey($0, "spec.strategy.sticky", c) }
+      guard let steps, let match, stickyNode == nil || sticky != nil else { return nil }
+      return .canary(steps: steps, routing: CanaryRouting(match: match, sticky: sticky))
     }
   }
 

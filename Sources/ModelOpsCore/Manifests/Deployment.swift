@@ -42,7 +42,7 @@ public struct Deployment: Sendable, Hashable, Encodable {
     case recreate
     case rolling(maxSurge: Int, maxUnavailable: Int)
     case blueGreen(previewListen: ListenAddress?, autoPromote: Bool)
-    case canary(steps: [CanaryStep])
+    case canary(steps: [CanaryStep], routing: CanaryRouting = CanaryRouting())
 
     /// Blue-green's preview address, where the new revision is reachable before the switch.
     public var previewListen: ListenAddress? {

@@ -65,7 +65,10 @@ extension Deployment.Strategy {
     case .blueGreen(let preview, let auto):
       try c.put(preview, "previewListen")
       try c.put(auto, "autoPromote")
-    case .canary(let steps): try c.put(steps, "steps")
+    case .canary(let steps, let routing):
+      try c.put(steps, "steps")
+      if !routing.match.isEmpty { try c.put(routing.match, "match") }
+      try c.put(routing.sticky, "sticky")
     }
   }
 }

@@ -151,9 +151,17 @@ extension PlanningContext {
     case .blueGreen(let preview, let auto):
       let previewText = preview.map { ", preview on \($0)" } ?? ""
       return "blue-green\(previewText), \(auto ? "switch when healthy" : "switch on `agent promote`")"
-    case .canary(let steps):
+    case .canary(let steps, let routing):
       let weights = steps.map { $0.pause.milliseconds > 0 ? "\($0.weight)% (\($0.pause))" : "\($0.weight)%" }
-      return "canary " + (weights + ["100%"]).joined(separator: " → ")
+      var text = "canary " + (weights + ["100%"]).joined(separator: " → ")
+      if !routing.match.isEmpty {
+        text +=
+          "; only requests matching "
+          + routing.match.map { "\($0.key.description) = \($0.value)" }
+          .joined(separator: " or ") + " reach the new version"
+      }
+      if let sticky = routing.sticky { text += "; sticky by \(sticky.description)" }
+      return text
     }
   }
 }

@@ -28,13 +28,16 @@ final class ReplicaLifecycle: Sendable {
   let specs: RevisionSpecs
   /// Where each replica's log goes (`<replica id>.log`).
   let logs: URL
+  /// The routes a replica leaves before it is stopped.
+  let routing: RoutingTable
   let progress: ProgressSink
 
   init(
     store: StateStore, registry: any ModelRegistry, docker: DockerRuntime?, defaultRuntime: Deployment.Runtime,
-    checkouts: Checkouts, specs: RevisionSpecs, logs: URL, progress: @escaping ProgressSink
+    checkouts: Checkouts, specs: RevisionSpecs, logs: URL, routing: RoutingTable, progress: @escaping ProgressSink
   ) {
     self.store = store
+    self.routing = routing
     self.registry = registry
     self.docker = docker
     self.defaultRuntime = defaultRuntime
@@ -180,6 +183,12 @@ final class ReplicaLifecycle: Sendable {
   /// Stops the replica's process or container (if it is still the one started) and forgets it.
   func stop(_ replica: ReplicaRecord) throws {
     let log = logs.appendingPathComponent("\(replica.id).log").path
+    if replica.health == .healthy {
+      // Out of the routes before it stops: no request is sent to a replica being stopped (or
+      // found dead by this call before the prober saw it).
+      _ = try store.updateReplicaHealth(replica.id, health: .exited, failures: replica.failures)
+      routing.publish()
+    }
     if let (runtime, handle) = handle(replica) {
       runtime.stop(handle, log: log)
     } else if let docker, let found = try? docker.containers(ofReplica: replica.id) {

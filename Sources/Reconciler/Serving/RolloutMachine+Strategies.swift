@@ -42,7 +42,7 @@ extension RolloutMachine {
       return .waiting(
         until: nil,
         reason: "\(target) is up on the preview listener\(preview); switch with `agent promote \(record.name)`")
-    case .canary(let steps):
+    case .canary(let steps, _):
       return try canary(deployment, &record, steps: steps, now: now)
     }
   }

@@ -70,6 +70,7 @@ final class RoutingTable: Sendable {
         }
       }
       route.canaryWeight = record?.active == nil ? 100 : (record?.rolloutWeight ?? 0)
+      if case .canary(_, let routing) = deployment.spec.strategy { route.routing = routing }
       routes[name] = route
     }
     return routes

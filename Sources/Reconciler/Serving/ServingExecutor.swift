@@ -41,13 +41,13 @@ public final class ServingExecutor: Sendable {
     self.progress = progress
     let state = URL(fileURLWithPath: stateFolder)
     let logs = state.appendingPathComponent("replicas")
+    routing = RoutingTable(router: router, store: store)
     replicas = ReplicaLifecycle(
       store: store, registry: registry, docker: docker, defaultRuntime: defaultRuntime,
       checkouts: Checkouts(repository: repository, folder: state.appendingPathComponent("checkouts")),
       specs: RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions), logs: logs,
-      progress: progress)
+      routing: routing, progress: progress)
     adoption = ContainerAdoption(docker: docker, store: store, logs: logs, progress: progress)
-    routing = RoutingTable(router: router, store: store)
     prober = HealthProber(store: store, replicas: replicas, adoption: adoption, routing: routing, progress: progress)
     rollouts = RolloutMachine(
       store: store, registry: registry, replicas: replicas, routing: routing, monitors: monitors, progress: progress)

@@ -22,6 +22,8 @@ public struct DeploymentRoute: Sendable, Hashable {
   public var canary: [Backend] = []
   /// 0…100: the share of requests sent to `canary` (the rest go to `stable`).
   public var canaryWeight = 0
+  /// A canary's A/B matches and sticky key (empty: the weight alone splits the requests).
+  public var routing = CanaryRouting()
 
   public init(listen: ListenAddress, previewListen: ListenAddress? = nil) {
     self.listen = listen

@@ -71,7 +71,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   /// Sends the request to a picked replica; a replica that refuses the connection is skipped once.
   private func forward(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ body: ByteBuffer, attempts: Int)
   {
-    guard let backend = router.pick(deployment, preview: preview) else {
+    guard let backend = router.pick(deployment, preview: preview, request: request) else {
       respond(context, request, .serviceUnavailable, "no healthy replica of \(deployment)\n", close: false)
       return
     }

@@ -101,12 +101,24 @@ public final class ProxyRouter: TrafficRouter, Service {
     for listener in all { try? listener.channel.close().wait() }
   }
 
-  /// Picks the replica for one request: on a preview listener the new revision; otherwise the
-  /// new one with the canary weight's probability when both have healthy replicas.
-  func pick(_ deployment: String, preview: Bool) -> DeploymentRoute.Backend? {
+  /// Picks the replica for one request: on a preview listener the new revision; otherwise, when
+  /// both revisions have healthy replicas, the new one for a request matching the canary's A/B
+  /// matches (and for no other request, when it has matches), else by the canary weight: the
+  /// sticky key's bucket when the request carries it, a random draw when not.
+  func pick(_ deployment: String, preview: Bool, request: HTTPRequestHead) -> DeploymentRoute.Backend? {
     guard let route = table.withLockedValue({ $0[deployment] }) else { return nil }
     if preview { return route.canary.randomElement() }
-    let canary = !route.canary.isEmpty && (route.stable.isEmpty || Int.random(in: 0..<100) < route.canaryWeight)
+    guard !route.canary.isEmpty, !route.stable.isEmpty else { return (route.stable + route.canary).randomElement() }
+    let canary: Bool
+    if !route.routing.match.isEmpty {
+      canary = route.routing.match.contains { rule in
+        TrafficRequest.value(of: rule.key, in: request.headers).map { $0 == rule.value } ?? false
+      }
+    } else if let key = route.routing.sticky, let value = TrafficRequest.value(of: key, in: request.headers) {
+      canary = CanaryRouting.bucket(of: value) < route.canaryWeight
+    } else {
+      canary = Int.random(in: 0..<100) < route.canaryWeight
+    }
     return (canary ? route.canary : route.stable).randomElement()
   }
 

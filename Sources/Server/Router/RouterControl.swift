@@ -25,6 +25,9 @@ struct RoutingTableMessage: Codable {
     var stable: [Backend]
     var canary: [Backend]
     var canaryWeight: Int
+    /// A canary's A/B matches and sticky key (absent: none).
+    var match: [TrafficMatch]?
+    var sticky: TrafficKey?
   }
 
   var routes: [String: Route]?
@@ -49,7 +52,8 @@ struct RoutingTableMessage: Codable {
       Route(
         host: route.listen.host, port: route.listen.port, previewHost: route.previewListen?.host,
         previewPort: route.previewListen?.port, stable: wire(route.stable), canary: wire(route.canary),
-        canaryWeight: route.canaryWeight)
+        canaryWeight: route.canaryWeight, match: route.routing.match.isEmpty ? nil : route.routing.match,
+        sticky: route.routing.sticky)
     }
   }
 
@@ -64,6 +68,7 @@ struct RoutingTableMessage: Codable {
       route.stable = backends(wire.stable)
       route.canary = backends(wire.canary)
       route.canaryWeight = min(100, max(0, wire.canaryWeight))
+      route.routing = CanaryRouting(match: wire.match ?? [], sticky: wire.sticky)
       return route
     }
   }
