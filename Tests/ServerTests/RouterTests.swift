@@ -19,12 +19,40 @@ final class EchoReplica {
     process.arguments = [
       "python3", "-c",
       """
-      import http.server, sys
+      import http.server, sys, threading
+      release = threading.Event()
       class H(http.server.BaseHTTPRequestHandler):
           protocol_version = "HTTP/1.1"
           def log_message(self, *args): pass
+          def stream(self):
+              # Half an answer, then the rest once /release is called (at most 20 s later).
+              self.send_response(200)
+              self.send_header("Transfer-Encoding", "chunked")
+              self.end_headers()
+              self.wfile.write(b"6\\r\\nfirst\\n\\r\\n")
+              self.wfile.flush()
+              release.wait(20)
+              self.wfile.write(b"5\\r\\nrest\\n\\r\\n0\\r\\n\\r\\n")
+          def small(self, text):
+              self.send_response(200)
+              self.send_header("Content-Length", str(len(text)))
+              self.end_headers()
+              self.wfile.write(text)
           def answer(self):
-              body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+              if self.path == "/stream": return self.stream()
+              if self.path == "/release":
+                  release.set()
+                  return self.small(b"released\\n")
+              if self.path == "/peer": return self.small(f"{self.client_address[1]}\\n".encode())
+              if self.headers.get("Transfer-Encoding") == "chunked":
+                  body = b""
+                  while True:
+                      size = int(self.rfile.readline().strip(), 16)
+                      body += self.rfile.read(size)
+                      self.rfile.readline()
+                      if size == 0: break
+              else:
+                  body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
               head = f"{self.command} {self.path} {self.headers.get('X-Forwarded-For', '-')}\\n".encode()
               self.send_response(200)
               self.send_header("Content-Length", str(len(head) + len(body)))
@@ -202,5 +230,103 @@ final class EchoReplica {
       // The buckets spread the clients: some on each side, about the weight's share on the new one.
       #expect(onNew > 0 && onNew < users.count, "\(onNew) of \(users.count) users on the new version at \(weight)")
     }
+  }
+
+  /// Runs `body` with the router serving one echo replica on a free port.
+  func withOneReplica(_ body: (_ listen: Int) throws -> Void) throws {
+    let replica = try EchoReplica()
+    defer { withExtendedLifetime(replica) {} }
+    let listen = try FreePort.pick()
+    router.update(["api": route(listen, stable: [replica])])
+    defer { router.close() }
+    try body(listen)
+  }
+
+  @Test func aResponseIsRelayedAsItArrivesNotWhenItEnds() throws {
+    try withOneReplica { listen in
+      // A raw client: the first half of the answer must arrive while the replica holds the rest.
+      let client = try RawClient(port: listen)
+      try client.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+      let firstHalf = client.read(until: "first\n", within: 10)
+      #expect(firstHalf.contains("first\n"), "the router held the first half: \(firstHalf)")
+      #expect(!firstHalf.contains("rest"))
+      #expect(try send(listen, path: "/release").status == 200)
+      #expect(client.read(until: "0\r\n\r\n", within: 10).contains("rest\n"))
+    }
+  }
+
+  @Test func aChunkedRequestBodyIsForwardedWhole() throws {
+    try withOneReplica { listen in
+      let client = try RawClient(port: listen)
+      try client.send("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+      try client.send("6\r\n world\r\n0\r\n\r\n")
+      let answer = client.read(until: "hello world", within: 10)
+      #expect(answer.contains("POST /upload 127.0.0.1\nhello world"), "\(answer)")
+      // A chunked body that grows past the limit while it streams: 413, the replica's side dropped.
+      let big = try RawClient(port: listen)
+      try big.send("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+      let chunk = String(repeating: "x", count: 8 << 10)
+      for _ in 0..<9 { try? big.send("2000\r\n\(chunk)\r\n") }
+      #expect(big.read(until: "\r\n\r\n", within: 10).hasPrefix("HTTP/1.1 413"))
+      #expect(try send(listen, path: "/peer").status == 200, "the listener keeps serving")
+    }
+  }
+
+  @Test func replicaConnectionsArePooledAcrossClientConnections() throws {
+    try withOneReplica { listen in
+      // Each request on a client connection of its own: the replica sees at most one connection
+      // per event loop of the router, not one per client connection.
+      var peers: Set<String> = []
+      for _ in 0..<20 {
+        let client = try RawClient(port: listen)
+        try client.send("GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let answer = client.read(until: "\n\n", within: 10)
+        if let port = answer.components(separatedBy: "\r\n\r\n").last { peers.insert(port) }
+      }
+      #expect(
+        !peers.isEmpty && peers.count <= ProcessInfo.processInfo.activeProcessorCount,
+        "\(peers.count) replica connections for 20 clients: \(peers)")
+    }
+  }
+}
+
+/// A plain TCP client, to send requests in pieces and read answers as they come.
+final class RawClient {
+  let handle: FileHandle
+
+  init(port: Int) throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw RunError("socket() failed") }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard connected == 0 else {
+      close(fd)
+      throw RunError("cannot connect to port \(port)")
+    }
+    var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+  }
+
+  func send(_ text: String) throws { try handle.write(contentsOf: Data(text.utf8)) }
+
+  /// What arrives until `marker` has been read, the peer closes, or `seconds` pass.
+  func read(until marker: String, within seconds: Double) -> String {
+    var received = Data()
+    let deadline = Date().addingTimeInterval(seconds)
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while Date() < deadline, !String(decoding: received, as: UTF8.self).contains(marker) {
+      let count = recv(handle.fileDescriptor, &buffer, buffer.count, 0)
+      if count == 0 { break }
+      if count > 0 { received.append(contentsOf: buffer[0..<count]) }
+    }
+    return String(decoding: received, as: UTF8.self)
   }
 }

@@ -1,13 +1,13 @@
 import Dispatch
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import Reconciler
 
-/// One client connection of a deployment's router: reads a request (body up to `maxBody`), sends
-/// it to the replica the router picks over a kept-alive connection of this client connection, and
-/// streams the response back with `X-Model-Version`. Requests on one connection are handled one
-/// at a time (NIO's pipelining handler holds the next until this response ends).
+/// One client connection of a deployment's router. Each request is routed at its head and
+/// streamed: its parts go to a pooled connection to the picked replica as they arrive, and the
+/// response's parts come back as they arrive, with `X-Model-Version`. Parts read while the replica
+/// connection opens are kept, so a replica that refuses it is skipped for another. Requests on
+/// one connection are handled one at a time (NIO's pipelining handler holds the next).
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
@@ -17,133 +17,256 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect",
   ]
 
+  private enum State {
+    case idle
+    /// Waiting for a replica connection: nothing sent yet.
+    case connecting(pending: [HTTPClientRequestPart], tried: Set<Int>)
+    case forwarding(BackendHandler)
+    /// The router answers itself once the request has been read (the parts are dropped).
+    case answering(HTTPResponseStatus, String, close: Bool)
+    /// The response is over before the request: its remaining parts are dropped.
+    case draining
+  }
+
   private let router: ProxyRouter
+  private let pool: BackendPool
   private let deployment: String
   private let preview: Bool
   private let maxBody: Int
-  private var head: HTTPRequestHead?
+  private var context: ChannelHandlerContext?
+  private var state = State.idle
+  private var request: HTTPRequestHead?
+  private var requestEnded = false
+  private var bodyBytes = 0
+  private var responded = false
+  private var status = HTTPResponseStatus.ok
+  private var version = 0
   /// When the request being handled started (its head was read), for the latency histogram.
   private var started: UInt64 = 0
-  private var body: ByteBuffer?
-  private var tooLarge = false
-  /// Connections to replicas, by port, reused across this client's requests.
-  private var backends: [Int: Channel] = [:]
+  /// The client's address, for `X-Forwarded-For` (formatted once per connection).
+  private var clientAddress: String?
+  private var random = SplitMix64()
 
-  init(router: ProxyRouter, deployment: String, preview: Bool, maxBody: Int) {
+  init(router: ProxyRouter, pool: BackendPool, deployment: String, preview: Bool, maxBody: Int) {
     self.router = router
+    self.pool = pool
     self.deployment = deployment
     self.preview = preview
     self.maxBody = maxBody
   }
 
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    clientAddress = context.channel.remoteAddress?.ipAddress
+  }
+
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     switch unwrapInboundIn(data) {
-    case .head(let requestHead):
-      head = requestHead
-      started = DispatchTime.now().uptimeNanoseconds
-      body = context.channel.allocator.buffer(capacity: 0)
-      tooLarge = false
-    case .body(var chunk):
-      guard !tooLarge else { return }
-      if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBody {
-        tooLarge = true
-        body = nil
-      } else {
-        body?.writeBuffer(&chunk)
+    case .head(let head):
+      begin(head)
+    case .body(let chunk):
+      bodyBytes += chunk.readableBytes
+      if bodyBytes > maxBody { return tooLarge() }
+      switch state {
+      case .connecting(var pending, let tried):
+        pending.append(.body(.byteBuffer(chunk)))
+        state = .connecting(pending: pending, tried: tried)
+      case .forwarding(let backend):
+        backend.send(.body(.byteBuffer(chunk)))
+        if !backend.isWritable { setReading(false) }
+      case .idle, .answering, .draining:
+        break
       }
     case .end:
-      guard let requestHead = head else { return }
-      head = nil
-      if tooLarge {
-        respond(context, requestHead, .payloadTooLarge, "request body larger than \(maxBody) bytes\n", close: true)
-        return
+      requestEnded = true
+      switch state {
+      case .connecting(var pending, let tried):
+        pending.append(.end(nil))
+        state = .connecting(pending: pending, tried: tried)
+      case .forwarding(let backend):
+        backend.send(.end(nil))
+      case .answering(let status, let text, let close):
+        respond(status, text, close: close)
+      case .draining:
+        state = .idle
+      case .idle:
+        break
       }
-      forward(context, requestHead, body ?? context.channel.allocator.buffer(capacity: 0), attempts: 2)
     }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    if case .forwarding(let backend) = state { backend.flush() }
+    context.fireChannelReadComplete()
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if case .forwarding(let backend) = state { backend.setReading(context.channel.isWritable) }
+    context.fireChannelWritabilityChanged()
   }
 
   func channelInactive(context: ChannelHandlerContext) {
-    for channel in backends.values { channel.close(promise: nil) }
-    backends.removeAll()
+    if case .forwarding(let backend) = state { backend.abandon() }
+    state = .idle
     context.fireChannelInactive()
   }
 
-  /// Sends the request to a picked replica; a replica that refuses the connection is skipped once.
-  private func forward(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ body: ByteBuffer, attempts: Int)
-  {
-    guard let backend = router.pick(deployment, preview: preview, request: request) else {
-      respond(context, request, .serviceUnavailable, "no healthy replica of \(deployment)\n", close: false)
+  /// A request's head: refused at once when its declared body is too large, else routed.
+  private func begin(_ head: HTTPRequestHead) {
+    request = head
+    requestEnded = false
+    bodyBytes = 0
+    responded = false
+    started = DispatchTime.now().uptimeNanoseconds
+    if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBody {
+      state = .answering(.payloadTooLarge, "request body larger than \(maxBody) bytes\n", close: true)
       return
     }
-    connection(to: backend.port, on: context.eventLoop).assumeIsolated().whenComplete { result in
-      switch result {
-      case .success(let channel):
-        guard let handler = try? channel.pipeline.syncOperations.handler(type: BackendHandler.self) else {
-          self.respond(context, request, .badGateway, "replica connection failed\n", close: false)
-          return
-        }
-        handler.begin(
-          front: context, frontHandler: self, version: backend.version, frontKeepAlive: request.isKeepAlive,
-          frontVersion: request.version, started: self.started)
-        var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.uri)
-        head.headers = request.headers
-        for name in Self.hopByHop { head.headers.remove(name: name) }
-        head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        if body.readableBytes == 0, [.GET, .HEAD, .DELETE, .OPTIONS].contains(request.method) {
-          head.headers.remove(name: "content-length")
-        }
-        if let remote = context.channel.remoteAddress?.ipAddress {
-          head.headers.add(name: "x-forwarded-for", value: remote)
-        }
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        if body.readableBytes > 0 { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-      case .failure:
-        self.backends.removeValue(forKey: backend.port)
-        if attempts > 1 {
-          self.forward(context, request, body, attempts: attempts - 1)
-        } else {
-          self.respond(
-            context, request, .badGateway, "replica on port \(backend.port) refused the connection\n",
-            close: false)
-        }
+    state = .connecting(pending: [.head(forwarded(head))], tried: [])
+    connect()
+  }
+
+  /// Routes the request (to a replica not tried yet) and sends what was read once connected.
+  private func connect() {
+    guard case .connecting(_, let tried) = state, let head = request else { return }
+    guard let backend = router.pick(deployment, preview: preview, request: head, excluding: tried, using: &random)
+    else {
+      let text =
+        tried.isEmpty
+        ? "no healthy replica of \(deployment)\n" : "replica on port \(tried.sorted()[0]) refused the connection\n"
+      return unanswerable(tried.isEmpty ? .serviceUnavailable : .badGateway, text)
+    }
+    pool.lease(port: backend.port) { [self] handler in
+      guard case .connecting(let pending, let tried) = state else {
+        // The client went away meanwhile: the connection is fresh and unused.
+        if let handler { pool.giveBack(handler) }
+        return
       }
+      guard let handler else {
+        state = .connecting(pending: pending, tried: tried.union([backend.port]))
+        // Refused: once more on another replica, if there is one.
+        return tried.isEmpty
+          ? connect() : unanswerable(.badGateway, "replica on port \(backend.port) refused the connection\n")
+      }
+      version = backend.version
+      state = .forwarding(handler)
+      handler.begin(self)
+      for part in pending { handler.send(part) }
+      handler.flush()
     }
   }
 
-  /// A live kept-alive connection to the replica on `port`, or a new one.
-  private func connection(to port: Int, on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
-    if let channel = backends[port], channel.isActive { return eventLoop.makeSucceededFuture(channel) }
-    let future = ClientBootstrap(group: eventLoop)
-      .channelOption(.socketOption(.tcp_nodelay), value: 1)
-      .connectTimeout(.seconds(2))
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHTTPClientHandlers()
-          try channel.pipeline.syncOperations.addHandler(BackendHandler())
-        }
-      }
-      .connect(host: "127.0.0.1", port: port)
-    future.assumeIsolated().whenSuccess { channel in self.backends[port] = channel }
-    return future
+  /// No replica can take the request: the answer goes now if the request was read whole, else
+  /// once it has been.
+  private func unanswerable(_ status: HTTPResponseStatus, _ text: String) {
+    if requestEnded {
+      respond(status, text, close: false)
+    } else {
+      state = .answering(status, text, close: false)
+    }
+  }
+
+  private func tooLarge() {
+    let text = "request body larger than \(maxBody) bytes\n"
+    switch state {
+    case .forwarding(let backend):
+      // Part of the request went to the replica: that exchange is abandoned.
+      backend.abandon()
+      if responded { return closeClient() }
+      requestEnded = true
+      respond(.payloadTooLarge, text, close: true)
+    case .connecting:
+      // Answered now: a body without a declared length may never end.
+      requestEnded = true
+      respond(.payloadTooLarge, text, close: true)
+    case .idle, .answering, .draining:
+      break
+    }
+  }
+
+  /// The head sent to the replica: hop-by-hop headers dropped, `X-Forwarded-For` added; a body
+  /// without a length goes chunked (the encoder frames it).
+  private func forwarded(_ head: HTTPRequestHead) -> HTTPRequestHead {
+    var out = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: head.headers)
+    let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
+    for name in Self.hopByHop { out.headers.remove(name: name) }
+    if chunked { out.headers.remove(name: "content-length") }
+    if let clientAddress { out.headers.add(name: "x-forwarded-for", value: clientAddress) }
+    return out
+  }
+
+  private func setReading(_ reading: Bool) {
+    context?.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
+  }
+
+  private func closeClient() {
+    state = .idle
+    context?.close(promise: nil)
+  }
+}
+
+// MARK: - The response, as the backend hands it over
+
+extension ProxyHandler {
+  func relayHead(_ head: HTTPResponseHead) {
+    guard let context, let request else { return }
+    responded = true
+    status = head.status
+    var headers = head.headers
+    for name in ["connection", "keep-alive", "proxy-connection"] { headers.remove(name: name) }
+    headers.replaceOrAdd(name: "x-model-version", value: String(version))
+    if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
+    let out = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
+    context.write(wrapOutboundOut(.head(out)), promise: nil)
+  }
+
+  func relayBody(_ chunk: ByteBuffer) {
+    guard let context else { return }
+    context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+    if !context.channel.isWritable, case .forwarding(let backend) = state { backend.setReading(false) }
+  }
+
+  func relayEnd(_ trailers: HTTPHeaders?) {
+    guard let context else { return }
+    // Detached before writing: a write that completes at once may close the client connection
+    // right here, which must not abandon a replica connection whose exchange is over.
+    state = requestEnded ? .idle : .draining
+    answered(version: version, status: status)
+    let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
+    if request?.isKeepAlive == false { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+  }
+
+  func flushToClient() { context?.flush() }
+
+  func backendWritabilityChanged(_ writable: Bool) {
+    if case .forwarding = state { setReading(writable) }
+  }
+
+  /// The exchange with the replica is over (the response was relayed whole).
+  func backendDone() { setReading(true) }
+
+  /// The replica closed mid-exchange: a 502 if nothing was relayed yet, else the client's
+  /// connection is cut (its response cannot be completed).
+  func backendFailed() {
+    if responded {
+      answered(version: version, status: status)
+      return closeClient()
+    }
+    requestEnded = true
+    respond(.badGateway, "the replica closed the connection before answering\n", close: true)
   }
 
   /// Counts an answer in the router's metrics (`version` nil: the router answered itself).
-  func answered(version: Int?, status: HTTPResponseStatus, started: UInt64) {
+  private func answered(version: Int?, status: HTTPResponseStatus) {
     let seconds = Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9
     router.metrics.record(deployment: deployment, version: version, status: Int(status.code), seconds: seconds)
   }
 
-  /// Called by the backend handler when the response ended: forget a replica connection that closes.
-  func backendDone(port: Int, reusable: Bool) {
-    if !reusable, let channel = backends.removeValue(forKey: port) { channel.close(promise: nil) }
-  }
-
-  func respond(
-    _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ text: String,
-    close: Bool
-  ) {
-    answered(version: nil, status: status, started: started)
+  /// The router's own answer (503, 502, 413), as plain text.
+  func respond(_ status: HTTPResponseStatus, _ text: String, close: Bool) {
+    guard let context, let request else { return }
+    state = .idle
+    answered(version: nil, status: status)
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "text/plain; charset=utf-8")
     headers.add(name: "content-length", value: String(text.utf8.count))
@@ -160,87 +283,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   }
 }
 
-/// The replica side of one proxied exchange: relays the response parts to the client connection.
-final class BackendHandler: ChannelInboundHandler {
-  typealias InboundIn = HTTPClientResponsePart
+/// A small, fast generator for routing draws (a system random number per request costs a
+/// syscall); seeded once per client connection from the system's.
+struct SplitMix64: RandomNumberGenerator {
+  private var state = UInt64.random(in: .min ... .max)
 
-  private var front: ChannelHandlerContext?
-  private weak var frontHandler: ProxyHandler?
-  private var version = 0
-  private var frontKeepAlive = true
-  private var frontVersion = HTTPVersion.http1_1
-  private var reusable = true
-  private var responded = false
-  private var status = HTTPResponseStatus.ok
-  private var started: UInt64 = 0
-
-  func begin(
-    front: ChannelHandlerContext, frontHandler: ProxyHandler, version: Int, frontKeepAlive: Bool,
-    frontVersion: HTTPVersion, started: UInt64
-  ) {
-    self.started = started
-    self.front = front
-    self.frontHandler = frontHandler
-    self.version = version
-    self.frontKeepAlive = frontKeepAlive
-    self.frontVersion = frontVersion
-    self.responded = false
-  }
-
-  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    guard let front else { return }
-    switch unwrapInboundIn(data) {
-    case .head(let head):
-      responded = true
-      status = head.status
-      reusable = head.isKeepAlive
-      var headers = head.headers
-      for name in ["connection", "keep-alive", "proxy-connection"] { headers.remove(name: name) }
-      headers.replaceOrAdd(name: "x-model-version", value: String(version))
-      if !frontKeepAlive { headers.add(name: "connection", value: "close") }
-      front.write(
-        NIOAny(
-          HTTPServerResponsePart.head(HTTPResponseHead(version: frontVersion, status: head.status, headers: headers))),
-        promise: nil)
-    case .body(let chunk):
-      front.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(chunk))), promise: nil)
-    case .end(let trailers):
-      self.front = nil
-      frontHandler?.answered(version: version, status: status, started: started)
-      let done = front.writeAndFlush(NIOAny(HTTPServerResponsePart.end(trailers)))
-      if !frontKeepAlive { done.assumeIsolated().whenComplete { _ in front.close(promise: nil) } }
-      if let port = context.channel.remoteAddress?.port { frontHandler?.backendDone(port: port, reusable: reusable) }
-    }
-  }
-
-  func channelInactive(context: ChannelHandlerContext) {
-    // The replica closed mid-exchange: the client gets a 502 if nothing was sent yet, else a cut.
-    if let front {
-      self.front = nil
-      frontHandler?.answered(version: version, status: responded ? status : .badGateway, started: started)
-      if responded {
-        front.close(promise: nil)
-      } else {
-        let text = "the replica closed the connection before answering\n"
-        var headers = HTTPHeaders()
-        headers.add(name: "content-length", value: String(text.utf8.count))
-        headers.add(name: "connection", value: "close")
-        front.write(
-          NIOAny(
-            HTTPServerResponsePart.head(HTTPResponseHead(version: frontVersion, status: .badGateway, headers: headers))),
-          promise: nil)
-        front.write(
-          NIOAny(HTTPServerResponsePart.body(.byteBuffer(context.channel.allocator.buffer(string: text)))),
-          promise: nil)
-        front.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).assumeIsolated().whenComplete { _ in
-          front.close(promise: nil)
-        }
-      }
-    }
-    context.fireChannelInactive()
-  }
-
-  func errorCaught(context: ChannelHandlerContext, error: Error) {
-    context.close(promise: nil)
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
   }
 }

@@ -35,6 +35,8 @@ public final class ProxyRouter: TrafficRouter, Service {
   let maxBody: Int
   /// Every answer, by deployment and model version.
   public let metrics = RouterMetrics()
+  /// Kept-alive replica connections, one pool per event loop.
+  let pools = NIOLockedValueBox<[ObjectIdentifier: BackendPool]>([:])
 
   public init(
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBody: Int = 16 << 20, logger: Logger
@@ -99,16 +101,24 @@ public final class ProxyRouter: TrafficRouter, Service {
       return Array(open.values)
     }
     for listener in all { try? listener.channel.close().wait() }
+    for pool in pools.withLockedValue({ Array($0.values) }) { pool.eventLoop.execute { pool.closeAll() } }
   }
 
   /// Picks the replica for one request: on a preview listener the new revision; otherwise, when
   /// both revisions have healthy replicas, the new one for a request matching the canary's A/B
   /// matches (and for no other request, when it has matches), else by the canary weight: the
   /// sticky key's bucket when the request carries it, a random draw when not.
-  func pick(_ deployment: String, preview: Bool, request: HTTPRequestHead) -> DeploymentRoute.Backend? {
+  func pick(
+    _ deployment: String, preview: Bool, request: HTTPRequestHead, excluding tried: Set<Int> = [],
+    using random: inout some RandomNumberGenerator
+  ) -> DeploymentRoute.Backend? {
     guard let route = table.withLockedValue({ $0[deployment] }) else { return nil }
-    if preview { return route.canary.randomElement() }
-    guard !route.canary.isEmpty, !route.stable.isEmpty else { return (route.stable + route.canary).randomElement() }
+    func any(_ backends: [DeploymentRoute.Backend]) -> DeploymentRoute.Backend? {
+      let left = tried.isEmpty ? backends : backends.filter { !tried.contains($0.port) }
+      return left.count == 1 ? left[0] : left.randomElement(using: &random)
+    }
+    if preview { return any(route.canary) }
+    guard !route.canary.isEmpty, !route.stable.isEmpty else { return any(route.stable + route.canary) }
     let canary: Bool
     if !route.routing.match.isEmpty {
       canary = route.routing.match.contains { rule in
@@ -117,9 +127,22 @@ public final class ProxyRouter: TrafficRouter, Service {
     } else if let key = route.routing.sticky, let value = TrafficRequest.value(of: key, in: request.headers) {
       canary = CanaryRouting.bucket(of: value) < route.canaryWeight
     } else {
-      canary = Int.random(in: 0..<100) < route.canaryWeight
+      canary =
+        route.canaryWeight >= 100
+        || (route.canaryWeight > 0 && Int.random(in: 0..<100, using: &random) < route.canaryWeight)
     }
-    return (canary ? route.canary : route.stable).randomElement()
+    return any(canary ? route.canary : route.stable)
+  }
+
+  /// The replica connections of an event loop (made on first use).
+  func pool(for eventLoop: any EventLoop) -> BackendPool {
+    pools.withLockedValue { pools in
+      let key = ObjectIdentifier(eventLoop)
+      if let pool = pools[key] { return pool }
+      let pool = BackendPool(eventLoop: eventLoop)
+      pools[key] = pool
+      return pool
+    }
   }
 
   private func bind(_ address: ListenAddress, deployment: String, preview: Bool) throws -> Channel {
@@ -130,9 +153,14 @@ public final class ProxyRouter: TrafficRouter, Service {
       .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
       .childChannelInitializer { [self] channel in
         channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+          // Outbound header validation is off: replicas' headers were parsed by the client decoder,
+          // the router's own are constant.
+          try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withErrorHandling: true, withOutboundHeaderValidation: false)
           try channel.pipeline.syncOperations.addHandler(
-            ProxyHandler(router: self, deployment: deployment, preview: preview, maxBody: maxBody))
+            ProxyHandler(
+              router: self, pool: pool(for: channel.eventLoop), deployment: deployment, preview: preview,
+              maxBody: maxBody))
         }
       }
       .bind(host: address.host, port: address.port).wait()

@@ -1,0 +1,66 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Connections to replicas, kept alive between requests and shared by every client connection of
+/// one event loop: a request takes an idle connection to the replica it was routed to, or opens
+/// one, and gives it back when the exchange ended cleanly. Used only on its event loop (asserted),
+/// which is why it may be held by the router across threads.
+final class BackendPool: @unchecked Sendable {
+  let eventLoop: any EventLoop
+  /// Idle connections kept per replica (more are closed when given back).
+  static let maxIdlePerReplica = 64
+  private var idle: [Int: [BackendHandler]] = [:]
+
+  init(eventLoop: any EventLoop) {
+    self.eventLoop = eventLoop
+  }
+
+  /// An open connection to the replica on `port`, now (an idle one) or once connected; nil when
+  /// the replica refused or did not answer within 2 s. `done` runs on the event loop.
+  func lease(port: Int, _ done: @escaping (BackendHandler?) -> Void) {
+    eventLoop.assertInEventLoop()
+    while let handler = idle[port]?.popLast() {
+      if handler.isActive { return done(handler) }
+    }
+    ClientBootstrap(group: eventLoop)
+      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .connectTimeout(.seconds(2))
+      .channelInitializer { [self] channel in
+        channel.eventLoop.makeCompletedFuture {
+          // Replicas' answers are parsed by the decoder; the router's own headers are constant.
+          try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+          try channel.pipeline.syncOperations.addHandler(BackendHandler(port: port, pool: self))
+        }
+      }
+      .connect(host: "127.0.0.1", port: port)
+      .assumeIsolated()
+      .whenComplete { result in
+        guard case .success(let channel) = result,
+          let handler = try? channel.pipeline.syncOperations.handler(type: BackendHandler.self)
+        else { return done(nil) }
+        done(handler)
+      }
+  }
+
+  /// Takes back a connection whose exchange ended cleanly; one too many is closed.
+  func giveBack(_ handler: BackendHandler) {
+    eventLoop.assertInEventLoop()
+    guard handler.isActive, (idle[handler.port]?.count ?? 0) < Self.maxIdlePerReplica else {
+      handler.close()
+      return
+    }
+    idle[handler.port, default: []].append(handler)
+  }
+
+  /// An idle connection the replica closed.
+  func forget(_ handler: BackendHandler) {
+    idle[handler.port]?.removeAll { $0 === handler }
+  }
+
+  /// Closes every idle connection (the router is shutting down).
+  func closeAll() {
+    for handlers in idle.values { for handler in handlers { handler.close() } }
+    idle.removeAll()
+  }
+}
