@@ -17,6 +17,8 @@ final class BackendHandler: ChannelInboundHandler {
   private var requestSent = false
   private var responseEnded = false
   private var reusable = true
+  /// Whether reading from the replica is paused (the client cannot take more now).
+  private var paused = false
 
   init(port: Int, pool: BackendPool) {
     self.port = port
@@ -35,7 +37,7 @@ final class BackendHandler: ChannelInboundHandler {
     requestSent = false
     responseEnded = false
     reusable = true
-    context?.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+    setReading(true)
   }
 
   /// Writes a part of the request (flushed with `flush` or at the end).
@@ -54,6 +56,8 @@ final class BackendHandler: ChannelInboundHandler {
 
   /// Reads from the replica, or stops (the client cannot take more of the response now).
   func setReading(_ reading: Bool) {
+    guard reading == paused else { return }
+    paused = !reading
     context?.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
   }
 

@@ -46,6 +46,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   /// The client's address, for `X-Forwarded-For` (formatted once per connection).
   private var clientAddress: String?
   private var random = SplitMix64()
+  /// Whether parts were written to the client, or to the replica, since the last flush: a flush
+  /// with nothing to send still costs a trip through the pipeline.
+  private var clientUnflushed = false
+  private var backendUnflushed = false
+  /// Whether reading from the client is paused (the replica cannot take more now).
+  private var readingPaused = false
 
   init(router: ProxyRouter, pool: BackendPool, deployment: String, preview: Bool, maxBody: Int) {
     self.router = router
@@ -73,6 +79,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         state = .connecting(pending: pending, tried: tried)
       case .forwarding(let backend):
         backend.send(.body(.byteBuffer(chunk)))
+        backendUnflushed = true
         if !backend.isWritable { setReading(false) }
       case .idle, .answering, .draining:
         break
@@ -85,6 +92,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         state = .connecting(pending: pending, tried: tried)
       case .forwarding(let backend):
         backend.send(.end(nil))
+        backendUnflushed = false
       case .answering(let status, let text, let close):
         respond(status, text, close: close)
       case .draining:
@@ -96,7 +104,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
-    if case .forwarding(let backend) = state { backend.flush() }
+    if backendUnflushed, case .forwarding(let backend) = state { backend.flush() }
+    backendUnflushed = false
     context.fireChannelReadComplete()
   }
 
@@ -152,7 +161,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
       state = .forwarding(handler)
       handler.begin(self)
       for part in pending { handler.send(part) }
-      handler.flush()
+      if !requestEnded { handler.flush() }
     }
   }
 
@@ -196,6 +205,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   private func setReading(_ reading: Bool) {
+    guard reading == readingPaused else { return }
+    readingPaused = !reading
     context?.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
   }
 
@@ -218,11 +229,13 @@ extension ProxyHandler {
     if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
     let out = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
     context.write(wrapOutboundOut(.head(out)), promise: nil)
+    clientUnflushed = true
   }
 
   func relayBody(_ chunk: ByteBuffer) {
     guard let context else { return }
     context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+    clientUnflushed = true
     if !context.channel.isWritable, case .forwarding(let backend) = state { backend.setReading(false) }
   }
 
@@ -231,12 +244,17 @@ extension ProxyHandler {
     // Detached before writing: a write that completes at once may close the client connection
     // right here, which must not abandon a replica connection whose exchange is over.
     state = requestEnded ? .idle : .draining
+    clientUnflushed = false
     answered(version: version, status: status)
     let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
     if request?.isKeepAlive == false { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
   }
 
-  func flushToClient() { context?.flush() }
+  func flushToClient() {
+    guard clientUnflushed else { return }
+    clientUnflushed = false
+    context?.flush()
+  }
 
   func backendWritabilityChanged(_ writable: Bool) {
     if case .forwarding = state { setReading(writable) }
