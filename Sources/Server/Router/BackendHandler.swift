@@ -19,6 +19,8 @@ final class BackendHandler: ChannelInboundHandler {
   private var reusable = true
   /// Whether reading from the replica is paused (the client cannot take more now).
   private var paused = false
+  /// When the connection was last given back to its pool.
+  var idleSince = NIODeadline.uptimeNanoseconds(0)
 
   init(port: Int, pool: BackendPool) {
     self.port = port

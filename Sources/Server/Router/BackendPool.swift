@@ -6,11 +6,17 @@ import NIOPosix
 /// one event loop: a request takes an idle connection to the replica it was routed to, or opens
 /// one, and gives it back when the exchange ended cleanly. Used only on its event loop (asserted),
 /// which is why it may be held by the router across threads.
+///
+/// Idle connections cost the replica something (a thread each, in a thread-per-connection server),
+/// so few are kept: at most 16 per replica and event loop, none idle for more than 10 s.
 final class BackendPool: @unchecked Sendable {
   let eventLoop: any EventLoop
   /// Idle connections kept per replica (more are closed when given back).
-  static let maxIdlePerReplica = 64
+  static let maxIdlePerReplica = 16
+  /// How long a connection may stay idle before it is closed.
+  static let idleTimeout = TimeAmount.seconds(10)
   private var idle: [Int: [BackendHandler]] = [:]
+  private var sweeper: RepeatedTask?
 
   init(eventLoop: any EventLoop) {
     self.eventLoop = eventLoop
@@ -50,7 +56,23 @@ final class BackendPool: @unchecked Sendable {
       handler.close()
       return
     }
+    handler.idleSince = .now()
     idle[handler.port, default: []].append(handler)
+    if sweeper == nil {
+      sweeper = eventLoop.scheduleRepeatedTask(initialDelay: Self.idleTimeout, delay: Self.idleTimeout) { [self] _ in
+        sweep()
+      }
+    }
+  }
+
+  /// Closes the connections idle for longer than `idleTimeout`.
+  private func sweep() {
+    let oldest = NIODeadline.now() - Self.idleTimeout
+    for (port, handlers) in idle {
+      let (stale, fresh) = (handlers.filter { $0.idleSince < oldest }, handlers.filter { $0.idleSince >= oldest })
+      for handler in stale { handler.close() }
+      idle[port] = fresh.isEmpty ? nil : fresh
+    }
   }
 
   /// An idle connection the replica closed.
@@ -60,6 +82,8 @@ final class BackendPool: @unchecked Sendable {
 
   /// Closes every idle connection (the router is shutting down).
   func closeAll() {
+    sweeper?.cancel()
+    sweeper = nil
     for handlers in idle.values { for handler in handlers { handler.close() } }
     idle.removeAll()
   }
