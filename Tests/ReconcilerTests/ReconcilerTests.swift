@@ -207,6 +207,22 @@ let baseFiles = [
     #expect(pgrep.terminationStatus == 1)
   }
 
+  @Test func aStepThatIgnoresSIGTERMIsKilledAfterItsGrace() throws {
+    let marker = "sleep 60.\(Int.random(in: 100_000...999_999))"
+    // The shell ignores SIGTERM and so does the sleep it starts: only the later SIGKILL stops them.
+    let stubborn = step("stubborn", "trap '' TERM\n\(marker)", extra: "timeout: 1s")
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: stubborn)]) { $1 })
+    let report = try h.apply()
+    #expect(report.executed.first?.error?.contains("step 'stubborn' failed: timed out") == true)
+    let pgrep = Process()
+    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+    pgrep.arguments = ["-f", "^\(marker)$"]
+    pgrep.standardOutput = FileHandle.nullDevice
+    try pgrep.run()
+    pgrep.waitUntilExit()
+    #expect(pgrep.terminationStatus == 1)
+  }
+
   @Test(arguments: [
     ("echo ok", "every step succeeded but the run wrote no $MODELOPS_OUTPUT_DIR/model/ folder"),
     (

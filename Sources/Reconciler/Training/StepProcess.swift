@@ -87,15 +87,29 @@ struct StepProcess {
     Glibc.kill(-pid, SIGTERM)
   }
 
+  /// SIGKILL to the process group a host step leads (nothing for a container step, which the
+  /// engine has stopped): what the step started goes with it, even after the step itself ended.
+  func killGroup(pid: Int32?, ticks: UInt64?) {
+    guard let pid, pid > 1 else { return }
+    // A live process under that pid that is not the step's leader: the pid was reused, the group
+    // cannot be told apart any more.
+    if let ticks, ticks != 0, let now = ProcessRuntime.startTime(of: pid), now != ticks { return }
+    Glibc.kill(-pid, SIGKILL)
+    var raw: Int32 = 0
+    _ = waitpid(pid, &raw, WNOHANG)
+  }
+
   /// Stops the attempt for good: SIGTERM, then SIGKILL to the group after `grace`.
   func kill(pid: Int32?, ticks: UInt64?, container: String?, grace: TimeInterval) {
     terminate(pid: pid, ticks: ticks, container: container)
     guard container == nil, let pid else { return }
     let deadline = Date().addingTimeInterval(grace)
     var raw: Int32 = 0
-    while Date() < deadline {
+    // Checked at least once, so that a pid reused by another process is never killed.
+    while true {
       if waitpid(pid, &raw, WNOHANG) == pid { return }
       if let ticks, ProcessRuntime.startTime(of: pid) != ticks { return }
+      if Date() >= deadline { break }
       usleep(20_000)
     }
     Glibc.kill(-pid, SIGKILL)
@@ -151,4 +165,16 @@ final class FollowedContainers: Sendable {
 
   /// Stops the follower of `container` from writing; the bytes it wrote (nil: none followed it).
   func finish(_ container: String) -> Int? { written.withLock { $0.removeValue(forKey: container) } }
+}
+
+/// Steps asked to stop for their timeout (SIGTERM sent), and when each is killed if still running.
+/// In memory only: after a restart a step past its deadline is simply asked again.
+final class StoppingSteps: Sendable {
+  private let killAt = Mutex<[String: Date]>([:])
+
+  func begin(_ run: String, killAt date: Date) { killAt.withLock { $0[run] = date } }
+  /// When the step of `run` is killed; nil when it was not asked to stop.
+  func due(_ run: String) -> Date? { killAt.withLock { $0[run] } }
+  /// Forgets `run`; whether its step had been asked to stop.
+  func end(_ run: String) -> Bool { killAt.withLock { $0.removeValue(forKey: run) != nil } }
 }

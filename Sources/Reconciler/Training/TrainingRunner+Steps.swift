@@ -74,10 +74,19 @@ extension TrainingRunner {
         }
         var state = process.state(
           pid: run.pid, ticks: run.startTicks, container: run.container, step: run.step, attempt: run.attempt)
-        if case .running = state {
-          guard let deadline = run.stepDeadline, now >= deadline else { return nil }
-          process.kill(pid: run.pid, ticks: run.startTicks, container: run.container, grace: 2)
+        if let killAt = stopping.due(run.id) {
+          // Asked to stop for its timeout: 2 s later its whole process group is killed, whether
+          // or not the step's own process ended (what it started may ignore SIGTERM).
+          guard now >= killAt else { return nil }
+          process.killGroup(pid: run.pid, ticks: run.startTicks)
+          _ = stopping.end(run.id)
           state = .exited(.timedOut)
+        } else if case .running = state {
+          guard let deadline = run.stepDeadline, now >= deadline else { return nil }
+          // Past its deadline: SIGTERM now, SIGKILL at a later look (the supervisor never waits).
+          process.terminate(pid: run.pid, ticks: run.startTicks, container: run.container)
+          stopping.begin(run.id, killAt: now.addingTimeInterval(2))
+          return nil
         }
         if let container = run.container {
           process.collect(container: container, log: log, followedBytes: followed.finish(container))

@@ -27,6 +27,8 @@ public struct TrainingRunner: Sendable {
   let hostInputs = HostInputCache()
   /// Container steps whose output is being followed into their run's log.
   let followed = FollowedContainers()
+  /// Steps past their deadline that were asked to stop, and when they are killed if still running.
+  let stopping = StoppingSteps()
 
   public init(store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String) {
     self.store = store
