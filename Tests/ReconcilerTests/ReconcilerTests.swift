@@ -198,13 +198,18 @@ let baseFiles = [
     let report = try h.apply()
     #expect(report.executed.first?.error?.contains("step 'hang' failed: timed out") == true)
     // The background `sleep` was in the step's process group: nothing of the step survives.
+    #expect(try Self.noProcessRuns(marker))
+  }
+
+  /// Whether no process runs exactly `command` (pgrep finds none).
+  static func noProcessRuns(_ command: String) throws -> Bool {
     let pgrep = Process()
     pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-    pgrep.arguments = ["-f", "^\(marker)$"]
+    pgrep.arguments = ["-f", "^\(command)$"]
     pgrep.standardOutput = FileHandle.nullDevice
     try pgrep.run()
     pgrep.waitUntilExit()
-    #expect(pgrep.terminationStatus == 1)
+    return pgrep.terminationStatus == 1
   }
 
   @Test func aStepThatIgnoresSIGTERMIsKilledAfterItsGrace() throws {
@@ -214,13 +219,7 @@ let baseFiles = [
     let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: stubborn)]) { $1 })
     let report = try h.apply()
     #expect(report.executed.first?.error?.contains("step 'stubborn' failed: timed out") == true)
-    let pgrep = Process()
-    pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-    pgrep.arguments = ["-f", "^\(marker)$"]
-    pgrep.standardOutput = FileHandle.nullDevice
-    try pgrep.run()
-    pgrep.waitUntilExit()
-    #expect(pgrep.terminationStatus == 1)
+    #expect(try Self.noProcessRuns(marker))
   }
 
   @Test(arguments: [
