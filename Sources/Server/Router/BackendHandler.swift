@@ -125,6 +125,8 @@ final class BackendHandler: ChannelInboundHandler {
     }
     self.front = nil
     front.backendDone()
+    // Idle in the pool it reads again, so that a replica closing the connection is noticed.
+    setReading(true)
     if reusable { pool.giveBack(self) } else { close() }
   }
 }
