@@ -262,6 +262,12 @@ final class EchoReplica {
       try client.send("6\r\n world\r\n0\r\n\r\n")
       let answer = client.read(until: "hello world", within: 10)
       #expect(answer.contains("POST /upload 127.0.0.1\nhello world"), "\(answer)")
+      // A GET with a chunked body is framed as chunked too (an unframed body on a pooled
+      // connection would be read by the replica as a next request).
+      let get = try RawClient(port: listen)
+      try get.send("GET /get HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+      let echoed = get.read(until: "hello", within: 10)
+      #expect(echoed.contains("GET /get 127.0.0.1\nhello"), "\(echoed)")
       // A chunked body that grows past the limit while it streams: 413, the replica's side dropped.
       let big = try RawClient(port: listen)
       try big.send("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")

@@ -52,6 +52,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   private var backendUnflushed = false
   /// Whether reading from the client is paused (the replica cannot take more now).
   private var readingPaused = false
+  /// Counts the requests of this connection: a replica connection that arrives for an earlier
+  /// one (answered meanwhile) is given back, not used for the next.
+  private var exchange = 0
+  /// The response has no length and the client speaks HTTP/1.0: the connection closes after it.
+  private var closeAfterResponse = false
 
   init(router: ProxyRouter, pool: BackendPool, deployment: String, preview: Bool, maxBody: Int) {
     self.router = router
@@ -65,6 +70,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     self.context = context
     clientAddress = context.channel.remoteAddress?.ipAddress
   }
+
+  // The context holds this handler: dropped here, or the two would keep each other alive.
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     switch unwrapInboundIn(data) {
@@ -120,8 +128,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     context.fireChannelInactive()
   }
 
-  /// A request's head: refused at once when its declared body is too large, else routed.
+  /// A request's head: refused (413, once the body is read) when its declared body is too large,
+  /// else routed.
   private func begin(_ head: HTTPRequestHead) {
+    exchange &+= 1
     request = head
     requestEnded = false
     bodyBytes = 0
@@ -145,8 +155,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         ? "no healthy replica of \(deployment)\n" : "replica on port \(tried.sorted()[0]) refused the connection\n"
       return unanswerable(tried.isEmpty ? .serviceUnavailable : .badGateway, text)
     }
+    let exchange = exchange
     pool.lease(port: backend.port) { [self] handler in
-      guard case .connecting(let pending, let tried) = state else {
+      guard exchange == self.exchange, case .connecting(let pending, let tried) = state else {
         // The client went away meanwhile: the connection is fresh and unused.
         if let handler { pool.giveBack(handler) }
         return
@@ -199,7 +210,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     var out = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: head.headers)
     let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
     for name in Self.hopByHop { out.headers.remove(name: name) }
-    if chunked { out.headers.remove(name: "content-length") }
+    if chunked {
+      // Framed again explicitly: NIO's encoder adds chunked framing on its own only for methods
+      // that usually carry a body, and an unframed body on a pooled connection would be read by
+      // the replica as a next request.
+      out.headers.remove(name: "content-length")
+      out.headers.add(name: "transfer-encoding", value: "chunked")
+    }
     if let clientAddress { out.headers.add(name: "x-forwarded-for", value: clientAddress) }
     return out
   }
@@ -224,9 +241,15 @@ extension ProxyHandler {
     responded = true
     status = head.status
     var headers = head.headers
-    for name in ["connection", "keep-alive", "proxy-connection"] { headers.remove(name: name) }
+    // Hop-by-hop: the client's framing is the encoder's (chunked for HTTP/1.1 without a length).
+    for name in Self.hopByHop { headers.remove(name: name) }
     headers.replaceOrAdd(name: "x-model-version", value: String(version))
-    if !request.isKeepAlive { headers.add(name: "connection", value: "close") }
+    // An HTTP/1.0 client learns where a body without a length ends only from the close.
+    closeAfterResponse =
+      (request.version.major, request.version.minor) < (1, 1) && !headers.contains(name: "content-length")
+      && request.method != .HEAD
+      && head.status.mayHaveResponseBody
+    if !request.isKeepAlive || closeAfterResponse { headers.add(name: "connection", value: "close") }
     let out = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
     context.write(wrapOutboundOut(.head(out)), promise: nil)
     clientUnflushed = true
@@ -246,8 +269,10 @@ extension ProxyHandler {
     state = requestEnded ? .idle : .draining
     clientUnflushed = false
     answered(version: version, status: status)
+    // Decided before the write: writing the end may hand this handler the next pipelined request.
+    let close = request?.isKeepAlive == false || closeAfterResponse
     let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
-    if request?.isKeepAlive == false { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+    if close { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
   }
 
   func flushToClient() {
