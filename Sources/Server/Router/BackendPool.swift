@@ -8,13 +8,15 @@ import NIOPosix
 /// which is why it may be held by the router across threads.
 ///
 /// Idle connections cost the replica something (a thread each, in a thread-per-connection server),
-/// so few are kept: at most 16 per replica and event loop, none idle for more than 10 s.
+/// so few are kept: at most 16 per replica and event loop, none idle for more than about 4 s
+/// (below common servers' own keep-alive timeouts, e.g. uvicorn's 5 s, so that the router closes
+/// an idle connection before the replica does, rather than reuse one the replica is closing).
 final class BackendPool: @unchecked Sendable {
   let eventLoop: any EventLoop
   /// Idle connections kept per replica (more are closed when given back).
   static let maxIdlePerReplica = 16
-  /// How long a connection may stay idle before it is closed.
-  static let idleTimeout = TimeAmount.seconds(10)
+  /// How long a connection may stay idle before it is closed (checked every second).
+  static let idleTimeout = TimeAmount.seconds(3)
   private var idle: [Int: [BackendHandler]] = [:]
   private var sweeper: RepeatedTask?
 
@@ -59,7 +61,7 @@ final class BackendPool: @unchecked Sendable {
     handler.idleSince = .now()
     idle[handler.port, default: []].append(handler)
     if sweeper == nil {
-      sweeper = eventLoop.scheduleRepeatedTask(initialDelay: Self.idleTimeout, delay: Self.idleTimeout) { [self] _ in
+      sweeper = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
         sweep()
       }
     }
