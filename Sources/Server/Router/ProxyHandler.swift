@@ -17,7 +17,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "expect",
   ]
 
-  private enum State {
+  enum State {
     case idle
     /// Waiting for a replica connection: nothing sent yet.
     case connecting(pending: [HTTPClientRequestPart], tried: Set<Int>)
@@ -28,27 +28,27 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     case draining
   }
 
-  private let router: ProxyRouter
+  let router: ProxyRouter
   private let pool: BackendPool
-  private let deployment: String
+  let deployment: String
   private let preview: Bool
   private let maxBody: Int
-  private var context: ChannelHandlerContext?
-  private var state = State.idle
-  private var request: HTTPRequestHead?
-  private var requestEnded = false
+  var context: ChannelHandlerContext?
+  var state = State.idle
+  var request: HTTPRequestHead?
+  var requestEnded = false
   private var bodyBytes = 0
-  private var responded = false
-  private var status = HTTPResponseStatus.ok
-  private var version = 0
+  var responded = false
+  var status = HTTPResponseStatus.ok
+  var version = 0
   /// When the request being handled started (its head was read), for the latency histogram.
-  private var started: UInt64 = 0
+  var started: UInt64 = 0
   /// The client's address, for `X-Forwarded-For` (formatted once per connection).
   private var clientAddress: String?
   private var random = SplitMix64()
   /// Whether parts were written to the client, or to the replica, since the last flush: a flush
   /// with nothing to send still costs a trip through the pipeline.
-  private var clientUnflushed = false
+  var clientUnflushed = false
   private var backendUnflushed = false
   /// Whether reading from the client is paused (the replica cannot take more now).
   private var readingPaused = false
@@ -56,7 +56,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   /// one (answered meanwhile) is given back, not used for the next.
   private var exchange = 0
   /// The response has no length and the client speaks HTTP/1.0: the connection closes after it.
-  private var closeAfterResponse = false
+  var closeAfterResponse = false
 
   init(router: ProxyRouter, pool: BackendPool, deployment: String, preview: Bool, maxBody: Int) {
     self.router = router
@@ -221,121 +221,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     return out
   }
 
-  private func setReading(_ reading: Bool) {
+  func setReading(_ reading: Bool) {
     guard reading == readingPaused else { return }
     readingPaused = !reading
     context?.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
   }
 
-  private func closeClient() {
+  func closeClient() {
     state = .idle
     context?.close(promise: nil)
-  }
-}
-
-// MARK: - The response, as the backend hands it over
-
-extension ProxyHandler {
-  func relayHead(_ head: HTTPResponseHead) {
-    guard let context, let request else { return }
-    responded = true
-    status = head.status
-    var headers = head.headers
-    // Hop-by-hop: the client's framing is the encoder's (chunked for HTTP/1.1 without a length).
-    for name in Self.hopByHop { headers.remove(name: name) }
-    headers.replaceOrAdd(name: "x-model-version", value: String(version))
-    // An HTTP/1.0 client learns where a body without a length ends only from the close.
-    closeAfterResponse =
-      (request.version.major, request.version.minor) < (1, 1) && !headers.contains(name: "content-length")
-      && request.method != .HEAD
-      && head.status.mayHaveResponseBody
-    if !request.isKeepAlive || closeAfterResponse { headers.add(name: "connection", value: "close") }
-    let out = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
-    context.write(wrapOutboundOut(.head(out)), promise: nil)
-    clientUnflushed = true
-  }
-
-  func relayBody(_ chunk: ByteBuffer) {
-    guard let context else { return }
-    context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
-    clientUnflushed = true
-    if !context.channel.isWritable, case .forwarding(let backend) = state { backend.setReading(false) }
-  }
-
-  func relayEnd(_ trailers: HTTPHeaders?) {
-    guard let context else { return }
-    // Detached before writing: a write that completes at once may close the client connection
-    // right here, which must not abandon a replica connection whose exchange is over.
-    state = requestEnded ? .idle : .draining
-    clientUnflushed = false
-    answered(version: version, status: status)
-    // Decided before the write: writing the end may hand this handler the next pipelined request.
-    let close = request?.isKeepAlive == false || closeAfterResponse
-    let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
-    if close { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
-  }
-
-  func flushToClient() {
-    guard clientUnflushed else { return }
-    clientUnflushed = false
-    context?.flush()
-  }
-
-  func backendWritabilityChanged(_ writable: Bool) {
-    if case .forwarding = state { setReading(writable) }
-  }
-
-  /// The exchange with the replica is over (the response was relayed whole).
-  func backendDone() { setReading(true) }
-
-  /// The replica closed mid-exchange: a 502 if nothing was relayed yet, else the client's
-  /// connection is cut (its response cannot be completed).
-  func backendFailed() {
-    if responded {
-      answered(version: version, status: status)
-      return closeClient()
-    }
-    requestEnded = true
-    respond(.badGateway, "the replica closed the connection before answering\n", close: true)
-  }
-
-  /// Counts an answer in the router's metrics (`version` nil: the router answered itself).
-  private func answered(version: Int?, status: HTTPResponseStatus) {
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9
-    router.metrics.record(deployment: deployment, version: version, status: Int(status.code), seconds: seconds)
-  }
-
-  /// The router's own answer (503, 502, 413), as plain text.
-  func respond(_ status: HTTPResponseStatus, _ text: String, close: Bool) {
-    guard let context, let request else { return }
-    state = .idle
-    answered(version: nil, status: status)
-    var headers = HTTPHeaders()
-    headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-    headers.add(name: "content-length", value: String(text.utf8.count))
-    let keepAlive = request.isKeepAlive && !close
-    if !keepAlive { headers.add(name: "connection", value: "close") }
-    context.write(
-      wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
-      promise: nil)
-    if request.method != .HEAD {
-      context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
-    }
-    let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-    if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
-  }
-}
-
-/// A small, fast generator for routing draws (a system random number per request costs a
-/// syscall); seeded once per client connection from the system's.
-struct SplitMix64: RandomNumberGenerator {
-  private var state = UInt64.random(in: .min ... .max)
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
