@@ -61,6 +61,21 @@ extension StateStore {
     }
   }
 
+  /// Sets one metric of a version, beside those its run recorded (a mirror step's `agreement`), so
+  /// that policies' gates can use it.
+  public func setVersionMetric(model: String, version: Int, name: String, value: Double) throws(StateError) {
+    try write { db in
+      let text = try String.fetchOne(
+        db, sql: "SELECT metrics FROM model_version WHERE model = ? AND version = ?", arguments: [model, version])
+      guard let text else { return }
+      var metrics = fromJSON(text, as: [String: Double].self) ?? [:]
+      metrics[name] = value
+      try db.execute(
+        sql: "UPDATE model_version SET metrics = ? WHERE model = ? AND version = ?",
+        arguments: [jsonText(metrics), model, version])
+    }
+  }
+
   /// Marks a version rejected: no policy chooses it again.
   public func rejectVersion(model: String, version: Int, reason: String) throws(StateError) {
     try write { db in

@@ -12,7 +12,7 @@ import Testing
     ("strategy-misfit.yaml", "8:29: error: 'steps' applies only to strategy type 'canary', not 'rolling'"),
     ("pinned-gates.yaml", "8:7: error: 'gates' applies only to a policy alias; 'production' is pinned to a version"),
     ("alertmanager-threshold.yaml", "7:3: error: 'threshold' is not used with an alertmanager source"),
-    ("router-metric.yaml", "7:11: error: 'errorRate' and 'latency' are measured by the router"),
+    ("router-metric.yaml", "7:11: error: 'errorRate', 'latency' and 'agreement' are measured by the router"),
     ("workdir-escape.yaml", "6:12: error: 'spec.workdir' must be a path inside the repository, got '../outside'"),
   ]
 

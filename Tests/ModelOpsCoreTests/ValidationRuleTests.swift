@@ -170,6 +170,41 @@ let ruleCases: [RuleCase] = [
     ),
     "13:18: canary weights must increase: 10 after 50 (line 12)"),
   RuleCase(
+    "a mirror step comes before the weight steps",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps:\n    - {weight: 50}\n    - {mirror: 100}"
+    ),
+    "13:18: a mirror step must come before the weight steps"),
+  RuleCase(
+    "a canary step has a weight or a mirror share, not both",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps:\n    - {weight: 50, mirror: 100}"
+    ),
+    "12:22: 'spec.strategy.steps[0]' takes only one of weight, mirror; got weight and mirror"),
+  RuleCase(
+    "compare without a mirror step is refused",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps: [{weight: 50}]\n  compare: {field: p}"
+    ),
+    "12:5: 'compare' judges a mirror step's answers, and no step mirrors"),
+  RuleCase(
+    "a comparison's tolerance needs a field",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps: [{mirror: 100}]\n  compare: {tolerance: 0.1}"
+    ),
+    "12:26: 'spec.strategy.compare.tolerance' applies to a 'field'"),
+  RuleCase(
+    "a comparison's tolerance is not negative and its field is a path",
+    document(
+      "Deployment", "d2",
+      "model: fraud@production\ncommand: [python3, s.py]\nlisten: 127.0.0.1:9001\nstrategy:\n  type: canary\n  steps: [{mirror: 100}]\n  compare: {field: out..p, tolerance: -1}"
+    ),
+    "12:22: 'spec.strategy.compare.field' must be a JSON field name or a dotted path"),
+  RuleCase(
     "a canary match names a header or a cookie, not both",
     document(
       "Deployment", "d2",
@@ -310,7 +345,7 @@ let ruleCases: [RuleCase] = [
   RuleCase(
     "a router source judges only what the router measures",
     document("Monitor", "m2", "deployment: fraud-api\nsource: {router: {}}\nmetric: {gauge: up}\nthreshold: {min: 1}"),
-    "8:11: a router source judges 'errorRate' or 'latency'"),
+    "8:11: a router source judges 'errorRate', 'latency' or 'agreement'"),
   RuleCase(
     "a router latency needs its quantile",
     document(

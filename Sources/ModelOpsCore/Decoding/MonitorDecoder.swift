@@ -22,7 +22,7 @@ enum MonitorDecoder {
     case .router:
       spec.metric = f.required("metric").flatMap { decodeMetric($0, c) }
       if let metric = spec.metric, !metric.isRouterMetric, let n = f["metric"] {
-        c.error("a router source judges 'errorRate' or 'latency'; use a scrape source for other metrics", at: n)
+        c.error("a router source judges 'errorRate', 'latency' or 'agreement'; use a scrape source for other metrics", at: n)
       }
       spec.threshold = f.required("threshold").flatMap { decodeThreshold($0, c) }
       spec.window = f["window"].map { c.duration($0, "spec.window") } ?? .seconds(60)
@@ -36,7 +36,7 @@ enum MonitorDecoder {
     default:
       spec.metric = f.required("metric").flatMap { decodeMetric($0, c) }
       if let metric = spec.metric, metric.isRouterMetric, let n = f["metric"] {
-        c.error("'errorRate' and 'latency' are measured by the router: use 'source: {router: {}}'", at: n)
+        c.error("'errorRate', 'latency' and 'agreement' are measured by the router: use 'source: {router: {}}'", at: n)
       }
       if case .drift(_, let method) = spec.metric, f["threshold"] == nil {
         spec.threshold = method == .psi ? Monitor.Threshold(max: 0.25) : Monitor.Threshold(min: 0.05)
@@ -102,7 +102,7 @@ enum MonitorDecoder {
   }
 
   private static func decodeMetric(_ node: YAMLNode, _ c: DecodeContext) -> Monitor.Metric? {
-    let options = ["ratio", "gauge", "quantile", "drift", "errorRate", "latency"]
+    let options = ["ratio", "gauge", "quantile", "drift", "errorRate", "latency", "agreement"]
     guard let f = Fields(node, path: "spec.metric", allowed: options, context: c),
       let (key, value) = f.exactlyOne(of: options)
     else { return nil }
@@ -127,6 +127,9 @@ enum MonitorDecoder {
     case "errorRate":
       _ = Fields(value, path: path, allowed: [], context: c)
       return .errorRate
+    case "agreement":
+      _ = Fields(value, path: path, allowed: [], context: c)
+      return .agreement
     case "latency":
       guard let m = Fields(value, path: path, allowed: ["q"], context: c) else { return nil }
       return m.required("q").flatMap { quantile($0, "\(path).q") }.map { .latency(q: $0) }

@@ -5,7 +5,7 @@ enum StrategyDecoder {
     "recreate": [],
     "rolling": ["maxSurge", "maxUnavailable"],
     "bluegreen": ["previewListen", "autoPromote"],
-    "canary": ["steps", "match", "sticky"],
+    "canary": ["steps", "match", "sticky", "compare"],
   ]
   static let typeNames = ["recreate", "rolling", "bluegreen", "canary"]
 
@@ -59,26 +59,44 @@ enum StrategyDecoder {
       let match = f["match"].map { TrafficRulesDecoder.decodeMatches($0, c) } ?? []
       let stickyNode = f["sticky"]
       let sticky = stickyNode.flatMap { TrafficRulesDecoder.decodeKey($0, "spec.strategy.sticky", c) }
-      guard let steps, let match, stickyNode == nil || sticky != nil else { return nil }
-      return .canary(steps: steps, routing: CanaryRouting(match: match, sticky: sticky))
+      let compareNode = f["compare"]
+      let compare = compareNode.flatMap { TrafficRulesDecoder.decodeComparison($0, c) }
+      guard let steps, let match, stickyNode == nil || sticky != nil, compareNode == nil || compare != nil else {
+        return nil
+      }
+      if compareNode != nil, !steps.contains(where: { $0.mirror > 0 }), let key = f.keyNode("compare") {
+        c.error("'compare' judges a mirror step's answers, and no step mirrors (add {mirror: PERCENT, pause: …})", at: key)
+        return nil
+      }
+      return .canary(
+        steps: steps, routing: CanaryRouting(match: match, sticky: sticky, compare: compare ?? AnswerComparison()))
     }
   }
 
-  /// Weights in percent from 1 to 100, strictly increasing; each held for `pause`.
+  /// Weights in percent from 1 to 100, strictly increasing, each held for `pause`; mirror steps
+  /// (`mirror: PERCENT`, the share of requests copied to the new version) come before them.
   private static func decodeCanarySteps(_ node: YAMLNode, _ c: DecodeContext) -> [Deployment.CanaryStep]? {
     var previous: (weight: Int, line: Int)?
     let steps = c.list(node, "spec.strategy.steps") { item, path -> Deployment.CanaryStep? in
-      guard let f = Fields(item, path: path, allowed: ["weight", "pause"], context: c),
-        let weightNode = f.required("weight"), let weight = c.int(weightNode, "\(path).weight", in: 1...100)
+      guard let f = Fields(item, path: path, allowed: ["weight", "mirror", "pause"], context: c),
+        let (kind, valueNode) = f.exactlyOne(of: ["weight", "mirror"]),
+        let value = c.int(valueNode, "\(path).\(kind)", in: 1...100)
       else { return nil }
-      if let previous, weight <= previous.weight {
+      if kind == "mirror", let previous {
         c.error(
-          "canary weights must increase: \(weight) after \(previous.weight) (line \(previous.line))", at: weightNode)
+          "a mirror step must come before the weight steps: clients already get the new version's answers "
+            + "from line \(previous.line)", at: valueNode)
+      } else if kind == "weight", let previous, value <= previous.weight {
+        c.error(
+          "canary weights must increase: \(value) after \(previous.weight) (line \(previous.line))", at: valueNode)
       }
-      previous = (weight, weightNode.line)
+      if kind == "weight" { previous = (value, valueNode.line) }
       let pause =
         f["pause"].map { c.duration($0, "\(path).pause", allowZero: true) } ?? ManifestDuration(milliseconds: 0)
-      return pause.map { Deployment.CanaryStep(weight: weight, pause: $0) }
+      return pause.map {
+        kind == "mirror"
+          ? Deployment.CanaryStep(weight: 0, pause: $0, mirror: value) : Deployment.CanaryStep(weight: value, pause: $0)
+      }
     }
     if let steps, steps.isEmpty, case .sequence(let items) = node.content, items.isEmpty {
       c.error("'spec.strategy.steps' needs at least one step", at: node)

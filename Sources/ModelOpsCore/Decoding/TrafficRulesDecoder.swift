@@ -21,6 +21,34 @@ enum TrafficRulesDecoder {
     return matches
   }
 
+  /// `{field: NAME, tolerance: NUMBER}`: both optional; a tolerance needs a field.
+  static func decodeComparison(_ node: YAMLNode, _ c: DecodeContext) -> AnswerComparison? {
+    let path = "spec.strategy.compare"
+    guard let f = Fields(node, path: path, allowed: ["field", "tolerance"], context: c) else { return nil }
+    var comparison = AnswerComparison()
+    if let n = f["field"] {
+      guard let field = c.nonEmptyString(n, "\(path).field") else { return nil }
+      guard !field.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+        c.error("'\(path).field' must be a JSON field name or a dotted path (output.score), got '\(field)'", at: n)
+        return nil
+      }
+      comparison.field = field
+    }
+    if let n = f["tolerance"] {
+      guard let tolerance = c.number(n, "\(path).tolerance") else { return nil }
+      guard tolerance >= 0, tolerance.isFinite else {
+        c.error("'\(path).tolerance' must be a number of at least 0, got \(tolerance)", at: n)
+        return nil
+      }
+      guard comparison.field != nil else {
+        c.error("'\(path).tolerance' applies to a 'field' (without one, whole answers are compared)", at: n)
+        return nil
+      }
+      comparison.tolerance = tolerance
+    }
+    return comparison
+  }
+
   /// `{header: NAME}` or `{cookie: NAME}`.
   static func decodeKey(_ node: YAMLNode, _ path: String, _ c: DecodeContext) -> TrafficKey? {
     guard let f = Fields(node, path: path, allowed: ["header", "cookie"], context: c) else { return nil }

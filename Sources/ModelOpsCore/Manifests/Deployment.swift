@@ -61,9 +61,26 @@ public struct Deployment: Sendable, Hashable, Encodable {
   }
 
   public struct CanaryStep: Sendable, Hashable, Encodable {
-    /// Percent of traffic on the new version.
+    /// Percent of traffic on the new version (0 in a mirror step).
     public var weight: Int
     public var pause: ManifestDuration
+    /// A shadow step: percent of requests also sent to the new version, whose answers are
+    /// compared with the stable ones and never reach the client (0: a weight step).
+    public var mirror = 0
+
+    public init(weight: Int, pause: ManifestDuration, mirror: Int = 0) {
+      self.weight = weight
+      self.pause = pause
+      self.mirror = mirror
+    }
+
+    private enum CodingKeys: String, CodingKey { case weight, pause, mirror }
+
+    public func encode(to encoder: any Encoder) throws {
+      var c = encoder.container(keyedBy: CodingKeys.self)
+      if mirror > 0 { try c.encode(mirror, forKey: .mirror) } else { try c.encode(weight, forKey: .weight) }
+      try c.encode(pause, forKey: .pause)
+    }
   }
 
   public struct Analysis: Sendable, Hashable, Encodable {

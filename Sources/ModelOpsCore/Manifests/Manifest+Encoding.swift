@@ -69,6 +69,7 @@ extension Deployment.Strategy {
       try c.put(steps, "steps")
       if !routing.match.isEmpty { try c.put(routing.match, "match") }
       try c.put(routing.sticky, "sticky")
+      if routing.compare != AnswerComparison() { try c.put(routing.compare, "compare") }
     }
   }
 }
@@ -112,6 +113,7 @@ extension Monitor.Metric {
       try sub.put(q, "q")
     case .drift(let feature, let method): try c.put(["feature": feature, "method": method.rawValue], "drift")
     case .errorRate: try c.put([String: String](), "errorRate")
+    case .agreement: try c.put([String: String](), "agreement")
     case .latency(let q): try c.put(["q": q], "latency")
     }
   }

@@ -38,6 +38,9 @@ public struct Monitor: Sendable, Hashable, Encodable {
     case errorRate
     /// `router` source: the `q` quantile of a version's latency (request read → answer's end).
     case latency(q: Double)
+    /// `router` source: the share of a version's mirrored answers that agreed with the stable
+    /// version's answers to the same requests (a canary's mirror step), over the window.
+    case agreement
   }
 
   public enum DriftMethod: String, Sendable, Hashable, Encodable, CaseIterable {
@@ -60,10 +63,10 @@ public struct Monitor: Sendable, Hashable, Encodable {
 }
 
 extension Monitor.Metric {
-  /// Whether the metric is one the router measures (`errorRate`, `latency`).
+  /// Whether the metric is one the router measures (`errorRate`, `latency`, `agreement`).
   public var isRouterMetric: Bool {
     switch self {
-    case .errorRate, .latency: return true
+    case .errorRate, .latency, .agreement: return true
     default: return false
     }
   }

@@ -23,15 +23,18 @@ public struct TrafficMatch: Sendable, Hashable, Codable {
 }
 
 /// How a canary's requests are split beyond the step's weight: A/B matches (a matching request
-/// reaches the new revision, and no other request does), and stickiness (a client's key picks
-/// its side, so it does not flip between versions while the canary runs).
+/// reaches the new revision, and no other request does), stickiness (a client's key picks its
+/// side, so it does not flip between versions while the canary runs), and how a mirror step's
+/// pairs of answers are compared.
 public struct CanaryRouting: Sendable, Hashable, Codable {
   public var match: [TrafficMatch] = []
   public var sticky: TrafficKey?
+  public var compare = AnswerComparison()
 
-  public init(match: [TrafficMatch] = [], sticky: TrafficKey? = nil) {
+  public init(match: [TrafficMatch] = [], sticky: TrafficKey? = nil, compare: AnswerComparison = AnswerComparison()) {
     self.match = match
     self.sticky = sticky
+    self.compare = compare
   }
 
   /// The bucket (0…99) of a sticky key's value: the same on every router and across restarts

@@ -31,6 +31,9 @@ public enum ScrapeEvaluation {
   public static let routerAnswers = "modelops_router_answers_total"
   public static let routerErrors = "modelops_router_errors_total"
   public static let routerLatency = "modelops_router_request_duration_seconds"
+  /// Mirrored answers compared with the stable version's, and those that agreed.
+  public static let routerCompared = "modelops_router_compared_total"
+  public static let routerAgreed = "modelops_router_agreed_total"
 
   /// - Parameter baseline: for `drift`, the feature's histogram in the version's profile.
   public static func value(
@@ -53,6 +56,9 @@ public enum ScrapeEvaluation {
       return (rate(routerErrors, byReplica) ?? 0) / below
     case .latency(let q):
       return quantile(q, of: routerLatency, byReplica)
+    case .agreement:
+      guard let compared = rate(routerCompared, byReplica), compared > 0 else { return nil }
+      return (rate(routerAgreed, byReplica) ?? 0) / compared
     case .drift(let feature, let method):
       guard let baseline, let live = liveHistogram(feature, edges: baseline.edges, byReplica),
         live.reduce(0, +) >= Drift.minimumObservations

@@ -152,7 +152,10 @@ extension PlanningContext {
       let previewText = preview.map { ", preview on \($0)" } ?? ""
       return "blue-green\(previewText), \(auto ? "switch when healthy" : "switch on `agent promote`")"
     case .canary(let steps, let routing):
-      let weights = steps.map { $0.pause.milliseconds > 0 ? "\($0.weight)% (\($0.pause))" : "\($0.weight)%" }
+      let weights = steps.map { step in
+        let share = step.mirror > 0 ? "mirror \(step.mirror)%" : "\(step.weight)%"
+        return step.pause.milliseconds > 0 ? "\(share) (\(step.pause))" : share
+      }
       var text = "canary " + (weights + ["100%"]).joined(separator: " → ")
       if !routing.match.isEmpty {
         text +=
@@ -161,6 +164,12 @@ extension PlanningContext {
           .joined(separator: " or ") + " reach the new version"
       }
       if let sticky = routing.sticky { text += "; sticky by \(sticky.description)" }
+      if steps.contains(where: { $0.mirror > 0 }) {
+        let field = routing.compare.field.map { tolerance in
+          "field \(tolerance)" + (routing.compare.tolerance > 0 ? " within \(routing.compare.tolerance)" : "")
+        }
+        text += "; mirrored answers compared by status and \(field ?? "body")"
+      }
       return text
     }
   }

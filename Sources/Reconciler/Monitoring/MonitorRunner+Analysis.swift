@@ -43,6 +43,28 @@ extension MonitorRunner {
     }.max() ?? 0
   }
 
+  /// What the router counted of the answers of `version` to requests mirrored to it since the
+  /// router started: the share that agreed with the stable answers, and how many were compared
+  /// (nil: none yet).
+  func mirrorAgreement(deployment: String, version: Int) -> (ratio: Double, compared: Int)? {
+    guard let samples = try? PrometheusText.samples(routerMetrics()) else { return nil }
+    var agreed = 0.0
+    var compared = 0.0
+    for sample in samples
+    where sample.name == "modelops_router_mirrored_total" && sample.labels["deployment"] == deployment
+      && sample.labels["version"] == String(version)
+    {
+      switch sample.labels["result"] {
+      case "agreed":
+        agreed += sample.value
+        compared += sample.value
+      case "disagreed": compared += sample.value
+      default: continue
+      }
+    }
+    return compared > 0 ? (agreed / compared, Int(compared)) : nil
+  }
+
   /// After traffic left `version` of a deployment: its monitors stop firing on it, its points go.
   func forget(deployment: String, version: Int) {
     let names = declared.withLock { $0.values.filter { $0.spec.deployment == deployment }.map(\.metadata.name) }

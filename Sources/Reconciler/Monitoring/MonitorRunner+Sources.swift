@@ -48,13 +48,27 @@ extension MonitorRunner {
         }
       case ScrapeEvaluation.routerLatency + "_bucket":
         byVersion[version, default: []].append(sample)
+      case "modelops_router_mirrored_total":
+        // Compared pairs: those that agreed and those that did not (dropped ones were not compared).
+        let result = sample.labels["result"]
+        guard result == "agreed" || result == "disagreed" else { continue }
+        byVersion[version, default: []].append(MetricSample(name: ScrapeEvaluation.routerCompared, value: sample.value))
+        if result == "agreed" {
+          byVersion[version, default: []].append(MetricSample(name: ScrapeEvaluation.routerAgreed, value: sample.value))
+        }
       default: continue
       }
     }
     return byVersion.map { version, samples in
-      // A version with answers but no 5xx still has an error count: zero.
-      let errors = samples.contains { $0.name == ScrapeEvaluation.routerErrors }
-      let all = errors ? samples : samples + [MetricSample(name: ScrapeEvaluation.routerErrors, value: 0)]
+      // A version with answers but no 5xx still has an error count (zero), and one whose compared
+      // answers all disagreed an agreed count.
+      var all = samples
+      for (name, basis) in [
+        (ScrapeEvaluation.routerErrors, ScrapeEvaluation.routerAnswers),
+        (ScrapeEvaluation.routerAgreed, ScrapeEvaluation.routerCompared),
+      ] where all.contains(where: { $0.name == basis }) && !all.contains(where: { $0.name == name }) {
+        all.append(MetricSample(name: name, value: 0))
+      }
       return ScrapePoint(at: now, replica: "router", version: version, samples: all)
     }
   }

@@ -47,9 +47,10 @@ extension RolloutMachine {
     }
   }
 
-  /// Canary: each step brings up enough replicas for its weight, moves the weight, then holds for
-  /// its pause (counted from the step's saved start) and until every analysis monitor has judged
-  /// the version; `agent promote` ends the current pause.
+  /// Canary: each step brings up enough replicas for its weight (or mirrored share), moves the
+  /// weight, then holds for its pause (counted from the step's saved start) and until every
+  /// analysis monitor has judged the version; `agent promote` ends the current pause. A mirror
+  /// step keeps the version's agreement with the stable answers recorded with the version.
   private func canary(
     _ deployment: Deployment, _ record: inout DeploymentRecord, steps: [Deployment.CanaryStep], now: Date
   ) throws -> StepResult {
@@ -57,10 +58,17 @@ extension RolloutMachine {
     let count = deployment.spec.replicas
     while record.rolloutStep < steps.count {
       let step = steps[record.rolloutStep]
-      let needed = max(1, Int((Double(count) * Double(step.weight) / 100).rounded(.up)))
+      let share = max(step.weight, step.mirror)
+      let needed = max(1, Int((Double(count) * Double(share) / 100).rounded(.up)))
       let state = try replicas.ensure(deployment, target, commit: record.rolloutCommit, count: needed)
       guard state.ready >= needed else { return waitingForReplicas(state, of: needed, deployment, record) }
-      let label = "canary step \(record.rolloutStep + 1)/\(steps.count): \(step.weight)% of traffic on \(target)"
+      var label = "canary step \(record.rolloutStep + 1)/\(steps.count): \(step.weight)% of traffic on \(target)"
+      if step.mirror > 0 {
+        label = "canary step \(record.rolloutStep + 1)/\(steps.count): mirroring \(step.mirror)% of requests to \(target)"
+        if record.rolloutStepStartedAt != nil, let agreement = recordAgreement(deployment, target) {
+          label += String(format: " (agreement %.3f over %d answers)", agreement.ratio, agreement.compared)
+        }
+      }
       guard let started = record.rolloutStepStartedAt else {
         record.rolloutWeight = step.weight
         record.rolloutStepStartedAt = now
@@ -72,7 +80,11 @@ extension RolloutMachine {
       }
       let skipped = record.rolloutPauseSkipped
       let pauseEnd = started.addingTimeInterval(step.pause.timeInterval)
-      if !skipped, now < pauseEnd { return .waiting(until: pauseEnd, reason: "\(label), paused") }
+      if !skipped, now < pauseEnd {
+        // A mirror step looks again every few seconds, to keep its agreement current.
+        let next = step.mirror > 0 ? min(pauseEnd, now.addingTimeInterval(mirrorRefresh)) : pauseEnd
+        return .waiting(until: next, reason: "\(label), paused")
+      }
       let analysis = deployment.spec.analysis.monitors
       if !skipped, let monitors, !analysis.isEmpty,
         let missing = monitors.missingData(monitors: analysis, version: target.modelVersion, since: started)
@@ -91,6 +103,16 @@ extension RolloutMachine {
     }
     let state = try replicas.ensure(deployment, target, commit: record.rolloutCommit, count: count)
     return state.ready >= count ? .done("") : waitingForReplicas(state, of: count, deployment, record)
+  }
+
+  /// Records the router's agreement of `target` with the stable answers as the version's
+  /// `agreement` metric (which gates can use), and returns it; nil before any pair was compared.
+  private func recordAgreement(_ deployment: Deployment, _ target: Revision) -> (ratio: Double, compared: Int)? {
+    guard let agreement = monitors?.mirrorAgreement(deployment: deployment.metadata.name, version: target.modelVersion)
+    else { return nil }
+    try? store.setVersionMetric(
+      model: deployment.spec.model.model, version: target.modelVersion, name: "agreement", value: agreement.ratio)
+    return agreement
   }
 
   /// Rolling: start up to `maxSurge` new replicas beyond the declared count, then stop old ones

@@ -25,6 +25,8 @@ final class RolloutMachine: Sendable {
   private let followed = Mutex<Set<String>>([])
   /// How often the loop looks at a rollout waiting for data its analysis needs.
   let analysisPoll: TimeInterval = 0.25
+  /// How often a mirror step's agreement is read from the router and recorded.
+  let mirrorRefresh: TimeInterval = 5
 
   init(
     store: StateStore, registry: any ModelRegistry, replicas: ReplicaLifecycle, routing: RoutingTable,

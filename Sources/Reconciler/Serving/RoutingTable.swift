@@ -70,7 +70,15 @@ final class RoutingTable: Sendable {
         }
       }
       route.canaryWeight = record?.active == nil ? 100 : (record?.rolloutWeight ?? 0)
-      if case .canary(_, let routing) = deployment.spec.strategy { route.routing = routing }
+      if case .canary(let steps, let routing) = deployment.spec.strategy {
+        route.routing = routing
+        // A mirror step that has begun (its replicas are up): copies of requests go to them.
+        if let record, record.rollout != nil, record.rolloutStepStartedAt != nil,
+          steps.indices.contains(record.rolloutStep)
+        {
+          route.mirror = steps[record.rolloutStep].mirror
+        }
+      }
       routes[name] = route
     }
     return routes

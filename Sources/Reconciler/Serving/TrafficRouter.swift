@@ -22,8 +22,12 @@ public struct DeploymentRoute: Sendable, Hashable {
   public var canary: [Backend] = []
   /// 0…100: the share of requests sent to `canary` (the rest go to `stable`).
   public var canaryWeight = 0
-  /// A canary's A/B matches and sticky key (empty: the weight alone splits the requests).
+  /// A canary's A/B matches and sticky key (empty: the weight alone splits the requests), and
+  /// how mirrored answers are compared.
   public var routing = CanaryRouting()
+  /// 0…100: the share of requests answered by `stable` whose copy also goes to `canary`, in a
+  /// canary's mirror step (the copy's answer is compared, never returned).
+  public var mirror = 0
 
   public init(listen: ListenAddress, previewListen: ListenAddress? = nil) {
     self.listen = listen

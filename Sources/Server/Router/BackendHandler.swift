@@ -1,6 +1,21 @@
 import NIOCore
 import NIOHTTP1
 
+/// Who an exchange on a replica connection answers to: a client's `ProxyHandler`, or a mirrored
+/// request's `MirrorCopy`. Called on the connection's event loop.
+protocol BackendExchange: AnyObject {
+  func relayHead(_ head: HTTPResponseHead)
+  func relayBody(_ chunk: ByteBuffer)
+  func relayEnd(_ trailers: HTTPHeaders?)
+  /// The replica's reads of this turn are over: what was relayed may be flushed.
+  func flushToClient()
+  func backendWritabilityChanged(_ writable: Bool)
+  /// The exchange is over (the response was relayed whole).
+  func backendDone()
+  /// The replica closed mid-exchange.
+  func backendFailed()
+}
+
 /// One kept-alive connection to a replica. During an exchange it takes the request's parts from
 /// the client's `ProxyHandler` as they arrive and hands the response's parts back as they arrive:
 /// nothing is buffered whole. Each side stops reading while the other cannot take more
@@ -13,7 +28,7 @@ final class BackendHandler: ChannelInboundHandler {
   private unowned let pool: BackendPool
   private var context: ChannelHandlerContext?
   /// The client side of the exchange in progress (nil between exchanges).
-  private var front: ProxyHandler?
+  private var front: (any BackendExchange)?
   private var requestSent = false
   private var responseEnded = false
   private var reusable = true
@@ -34,7 +49,7 @@ final class BackendHandler: ChannelInboundHandler {
   func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
   /// Starts an exchange for `front`.
-  func begin(_ front: ProxyHandler) {
+  func begin(_ front: any BackendExchange) {
     self.front = front
     requestSent = false
     responseEnded = false

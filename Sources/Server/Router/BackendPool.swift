@@ -17,7 +17,11 @@ final class BackendPool: @unchecked Sendable {
   static let maxIdlePerReplica = 16
   /// How long a connection may stay idle before it is closed (checked every second).
   static let idleTimeout = TimeAmount.seconds(3)
+  /// Mirrored requests in flight at most (more are dropped, not queued).
+  static let maxMirrors = 256
   private var idle: [Int: [BackendHandler]] = [:]
+  /// Mirrored requests in flight now.
+  var mirrors = 0
   private var sweeper: RepeatedTask?
 
   init(eventLoop: any EventLoop) {

@@ -19,6 +19,7 @@ extension ProxyHandler {
       && request.method != .HEAD
       && head.status.mayHaveResponseBody
     if !request.isKeepAlive || closeAfterResponse { headers.add(name: "connection", value: "close") }
+    mirror?.stableHead(head.status)
     let out = HTTPResponseHead(version: request.version, status: head.status, headers: headers)
     context.write(wrapOutboundOut(.head(out)), promise: nil)
     clientUnflushed = true
@@ -27,6 +28,7 @@ extension ProxyHandler {
   func relayBody(_ chunk: ByteBuffer) {
     guard let context else { return }
     context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+    mirror?.stableBody(chunk)
     clientUnflushed = true
     if !context.channel.isWritable, case .forwarding(let backend) = state { backend.setReading(false) }
   }
@@ -38,6 +40,11 @@ extension ProxyHandler {
     state = requestEnded ? .idle : .draining
     clientUnflushed = false
     answered(version: version, status: status)
+    if let mirror {
+      // The copy was sent once the request was read whole; a response before that ends it.
+      self.mirror = nil
+      if requestEnded { mirror.stableEnded() } else { mirror.cancel() }
+    }
     // Decided before the write: writing the end may hand this handler the next pipelined request.
     let close = request?.isKeepAlive == false || closeAfterResponse
     let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
@@ -78,6 +85,7 @@ extension ProxyHandler {
   func respond(_ status: HTTPResponseStatus, _ text: String, close: Bool) {
     guard let context, let request else { return }
     state = .idle
+    dropMirror()
     answered(version: nil, status: status)
     var headers = HTTPHeaders()
     headers.add(name: "content-type", value: "text/plain; charset=utf-8")
@@ -94,3 +102,5 @@ extension ProxyHandler {
     if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
   }
 }
+
+extension ProxyHandler: BackendExchange {}

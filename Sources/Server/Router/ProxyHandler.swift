@@ -57,6 +57,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   private var exchange = 0
   /// The response has no length and the client speaks HTTP/1.0: the connection closes after it.
   var closeAfterResponse = false
+  /// In a canary's mirror step, the copy of the request being handled (nil when not mirrored).
+  var mirror: MirrorCopy?
 
   init(router: ProxyRouter, pool: BackendPool, deployment: String, preview: Bool, maxBody: Int) {
     self.router = router
@@ -81,6 +83,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     case .body(let chunk):
       bodyBytes += chunk.readableBytes
       if bodyBytes > maxBody { return tooLarge() }
+      mirror?.requestBodyRead(chunk)
       switch state {
       case .connecting(var pending, let tried):
         pending.append(.body(.byteBuffer(chunk)))
@@ -94,6 +97,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
       }
     case .end:
       requestEnded = true
+      mirror?.requestRead()
       switch state {
       case .connecting(var pending, let tried):
         pending.append(.end(nil))
@@ -124,6 +128,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     if case .forwarding(let backend) = state { backend.abandon() }
+    dropMirror()
     state = .idle
     context.fireChannelInactive()
   }
@@ -147,9 +152,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
   /// Routes the request (to a replica not tried yet) and sends what was read once connected.
   private func connect() {
-    guard case .connecting(_, let tried) = state, let head = request else { return }
-    guard let backend = router.pick(deployment, preview: preview, request: head, excluding: tried, using: &random)
-    else {
+    guard case .connecting(let pending, let tried) = state, let head = request else { return }
+    var shadow: ProxyRouter.Shadow?
+    let picked = router.pick(
+      deployment, preview: preview, request: head, excluding: tried, shadow: &shadow, using: &random)
+    if let shadow, case .head(let out)? = pending.first {
+      mirror = MirrorCopy(
+        deployment: deployment, head: out, shadow: shadow.backend, compare: shadow.compare, metrics: router.metrics,
+        pool: pool)
+    }
+    guard let backend = picked else {
       let text =
         tried.isEmpty
         ? "no healthy replica of \(deployment)\n" : "replica on port \(tried.sorted()[0]) refused the connection\n"
@@ -227,7 +239,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     context?.channel.setOption(.autoRead, value: reading).whenFailure { _ in }
   }
 
+  /// The exchange ended without a stable answer to compare: the mirrored copy is dropped.
+  func dropMirror() {
+    mirror?.cancel()
+    mirror = nil
+  }
+
   func closeClient() {
+    dropMirror()
     state = .idle
     context?.close(promise: nil)
   }

@@ -104,13 +104,20 @@ public final class ProxyRouter: TrafficRouter, Service {
     for pool in pools.withLockedValue({ Array($0.values) }) { pool.eventLoop.execute { pool.closeAll() } }
   }
 
+  /// Where a request's copy goes in a mirror step, and how the two answers are compared.
+  struct Shadow {
+    var backend: DeploymentRoute.Backend
+    var compare: AnswerComparison
+  }
+
   /// Picks the replica for one request: on a preview listener the new revision; otherwise, when
-  /// both revisions have healthy replicas, the new one for a request matching the canary's A/B
+  /// both revisions have healthy replicas, the stable one in a mirror step (with `shadow` set for
+  /// the mirrored share of requests), the new one for a request matching the canary's A/B
   /// matches (and for no other request, when it has matches), else by the canary weight: the
   /// sticky key's bucket when the request carries it, a random draw when not.
   func pick(
     _ deployment: String, preview: Bool, request: HTTPRequestHead, excluding tried: Set<Int> = [],
-    using random: inout some RandomNumberGenerator
+    shadow: inout Shadow?, using random: inout some RandomNumberGenerator
   ) -> DeploymentRoute.Backend? {
     guard let route = table.withLockedValue({ $0[deployment] }) else { return nil }
     func any(_ backends: [DeploymentRoute.Backend]) -> DeploymentRoute.Backend? {
@@ -119,6 +126,14 @@ public final class ProxyRouter: TrafficRouter, Service {
     }
     if preview { return any(route.canary) }
     guard !route.canary.isEmpty, !route.stable.isEmpty else { return any(route.stable + route.canary) }
+    if route.mirror > 0 {
+      // Clients get only stable answers; a share of requests is copied to the new revision.
+      let copied = route.mirror >= 100 || Int.random(in: 0..<100, using: &random) < route.mirror
+      if tried.isEmpty, copied, let target = route.canary.randomElement(using: &random) {
+        shadow = Shadow(backend: target, compare: route.routing.compare)
+      }
+      return any(route.stable)
+    }
     let canary: Bool
     if !route.routing.match.isEmpty {
       canary = route.routing.match.contains { rule in

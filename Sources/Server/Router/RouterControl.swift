@@ -28,6 +28,9 @@ struct RoutingTableMessage: Codable {
     /// A canary's A/B matches and sticky key (absent: none).
     var match: [TrafficMatch]?
     var sticky: TrafficKey?
+    /// A mirror step's share of requests copied to the canary, and how answers are compared.
+    var mirror: Int?
+    var compare: AnswerComparison?
   }
 
   var routes: [String: Route]?
@@ -53,7 +56,8 @@ struct RoutingTableMessage: Codable {
         host: route.listen.host, port: route.listen.port, previewHost: route.previewListen?.host,
         previewPort: route.previewListen?.port, stable: wire(route.stable), canary: wire(route.canary),
         canaryWeight: route.canaryWeight, match: route.routing.match.isEmpty ? nil : route.routing.match,
-        sticky: route.routing.sticky)
+        sticky: route.routing.sticky, mirror: route.mirror > 0 ? route.mirror : nil,
+        compare: route.mirror > 0 ? route.routing.compare : nil)
     }
   }
 
@@ -68,7 +72,9 @@ struct RoutingTableMessage: Codable {
       route.stable = backends(wire.stable)
       route.canary = backends(wire.canary)
       route.canaryWeight = min(100, max(0, wire.canaryWeight))
-      route.routing = CanaryRouting(match: wire.match ?? [], sticky: wire.sticky)
+      route.routing = CanaryRouting(
+        match: wire.match ?? [], sticky: wire.sticky, compare: wire.compare ?? AnswerComparison())
+      route.mirror = min(100, max(0, wire.mirror ?? 0))
       return route
     }
   }

@@ -18,6 +18,14 @@ public final class RouterMetrics: Sendable {
     public var buckets: [Int] = Array(repeating: 0, count: RouterMetrics.bounds.count + 1)
     public var sum: Double = 0
     public var count = 0
+    /// Mirrored requests by `MirrorResult` (nil: none; a router from before mirror steps).
+    public var mirrored: [String: Int]?
+  }
+
+  /// What became of a request mirrored to the new version: its answer agreed or disagreed with
+  /// the stable one, or the pair was dropped (too slow, too large, too many in flight).
+  public enum MirrorResult: String, Sendable {
+    case agreed, disagreed, dropped
   }
 
   private let series = Mutex<[String: Series]>([:])
@@ -36,6 +44,18 @@ public final class RouterMetrics: Sendable {
       entry.buckets[bucket] += 1
       entry.sum += seconds
       entry.count += 1
+      all[key] = entry
+    }
+  }
+
+  /// Counts one mirrored request under the version it was mirrored to.
+  public func recordMirror(deployment: String, version: Int, result: MirrorResult) {
+    let label = String(version)
+    series.withLock { all in
+      let key = deployment + "\u{0}" + label
+      var entry = all[key] ?? Series(deployment: deployment, version: label)
+      entry.mirrored = entry.mirrored ?? [:]
+      entry.mirrored?[result.rawValue, default: 0] += 1
       all[key] = entry
     }
   }
@@ -68,6 +88,15 @@ public final class RouterMetrics: Sendable {
       out += "modelops_router_request_duration_seconds_bucket{\(labels(entry)),le=\"+Inf\"} \(entry.count)\n"
       out += "modelops_router_request_duration_seconds_sum{\(labels(entry))} \(entry.sum)\n"
       out += "modelops_router_request_duration_seconds_count{\(labels(entry))} \(entry.count)\n"
+    }
+    let mirrored = series.filter { $0.mirrored != nil }
+    guard !mirrored.isEmpty else { return out }
+    out += "# HELP modelops_router_mirrored_total Requests mirrored to a version, by what became of the pair of answers.\n"
+    out += "# TYPE modelops_router_mirrored_total counter\n"
+    for entry in mirrored {
+      for result in ["agreed", "disagreed", "dropped"] {
+        out += "modelops_router_mirrored_total{\(labels(entry)),result=\"\(result)\"} \(entry.mirrored?[result] ?? 0)\n"
+      }
     }
     return out
   }
