@@ -34,12 +34,15 @@ import Testing
         with: #""label": int(p >= 0.5) ^ int(bool(MODEL.get("skew")) and int(features[0]) % 3 == 0)"#)
     }
     try repo.edit("manifests/deploy/iris-api.yaml") {
-      $0.replacingOccurrences(of: "monitors: [iris-api-errors]", with: "monitors: [iris-api-errors, iris-api-agreement]")
+      $0.replacingOccurrences(
+        of: "monitors: [iris-api-errors]", with: "monitors: [iris-api-errors, iris-api-agreement]")
     }
     try repo.edit("manifests/models/iris.yaml") {
       $0.replacingOccurrences(
         of: "  retain: 10",
-        with: "    trusted:\n      policy: latest-passing\n      gates:\n        - {metric: agreement, min: 0.97}\n  retain: 10")
+        with:
+          "    trusted:\n      policy: latest-passing\n      gates:\n        - {metric: agreement, min: 0.97}\n  retain: 10"
+      )
     }
     try repo.scratch.write(
       "manifests/monitors/iris-api-agreement.yaml",
@@ -89,7 +92,9 @@ import Testing
 
     // v2 disagrees on a third of the labels: mirrored, judged, rolled back and rejected, while
     // every client answer came from v1.
-    try repo.edit("manifests/pipelines/iris-train.yaml") { $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "7", skew: "1""#) }
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "7", skew: "1""#)
+    }
     try repo.commit("a version that flips a third of its labels")
     var answered: [Int?] = []
     var shown = ""
@@ -108,7 +113,9 @@ import Testing
 
     // v3 (the same weights as v1) agrees: mirrored, then weighted, then all traffic; the gate on
     // `agreement` passes it (it never passed v2).
-    try repo.edit("manifests/pipelines/iris-train.yaml") { $0.replacingOccurrences(of: #"skew: "1""#, with: #"skew: "0""#) }
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(of: #"skew: "1""#, with: #"skew: "0""#)
+    }
     try repo.commit("a version that agrees")
     var measured = ""
     #expect(

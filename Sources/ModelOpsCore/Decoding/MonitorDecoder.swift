@@ -22,7 +22,8 @@ enum MonitorDecoder {
     case .router:
       spec.metric = f.required("metric").flatMap { decodeMetric($0, c) }
       if let metric = spec.metric, !metric.isRouterMetric, let n = f["metric"] {
-        c.error("a router source judges 'errorRate', 'latency' or 'agreement'; use a scrape source for other metrics", at: n)
+        c.error(
+          "a router source judges 'errorRate', 'latency' or 'agreement'; use a scrape source for other metrics", at: n)
       }
       spec.threshold = f.required("threshold").flatMap { decodeThreshold($0, c) }
       spec.window = f["window"].map { c.duration($0, "spec.window") } ?? .seconds(60)

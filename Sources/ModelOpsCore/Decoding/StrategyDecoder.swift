@@ -65,7 +65,8 @@ enum StrategyDecoder {
         return nil
       }
       if compareNode != nil, !steps.contains(where: { $0.mirror > 0 }), let key = f.keyNode("compare") {
-        c.error("'compare' judges a mirror step's answers, and no step mirrors (add {mirror: PERCENT, pause: …})", at: key)
+        c.error(
+          "'compare' judges a mirror step's answers, and no step mirrors (add {mirror: PERCENT, pause: …})", at: key)
         return nil
       }
       return .canary(

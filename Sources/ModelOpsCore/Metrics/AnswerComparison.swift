@@ -40,7 +40,8 @@ public struct AnswerComparison: Sendable, Hashable, Codable {
     case (.array(let p), .array(let q)):
       return p.count == q.count && zip(p, q).allSatisfy { same($0, $1) }
     case (.object(let p), .object(let q)):
-      return p.keys.sorted() == q.keys.sorted() && p.allSatisfy { key, value in q[key].map { same(value, $0) } ?? false }
+      return p.keys.sorted() == q.keys.sorted()
+        && p.allSatisfy { key, value in q[key].map { same(value, $0) } ?? false }
     default:
       return x == y
     }

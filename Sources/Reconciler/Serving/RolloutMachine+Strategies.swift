@@ -64,7 +64,8 @@ extension RolloutMachine {
       guard state.ready >= needed else { return waitingForReplicas(state, of: needed, deployment, record) }
       var label = "canary step \(record.rolloutStep + 1)/\(steps.count): \(step.weight)% of traffic on \(target)"
       if step.mirror > 0 {
-        label = "canary step \(record.rolloutStep + 1)/\(steps.count): mirroring \(step.mirror)% of requests to \(target)"
+        label =
+          "canary step \(record.rolloutStep + 1)/\(steps.count): mirroring \(step.mirror)% of requests to \(target)"
         if record.rolloutStepStartedAt != nil, let agreement = recordAgreement(deployment, target) {
           label += String(format: " (agreement %.3f over %d answers)", agreement.ratio, agreement.compared)
         }

@@ -91,7 +91,8 @@ public final class RouterMetrics: Sendable {
     }
     let mirrored = series.filter { $0.mirrored != nil }
     guard !mirrored.isEmpty else { return out }
-    out += "# HELP modelops_router_mirrored_total Requests mirrored to a version, by what became of the pair of answers.\n"
+    out +=
+      "# HELP modelops_router_mirrored_total Requests mirrored to a version, by what became of the pair of answers.\n"
     out += "# TYPE modelops_router_mirrored_total counter\n"
     for entry in mirrored {
       for result in ["agreed", "disagreed", "dropped"] {
