@@ -278,6 +278,23 @@ final class EchoReplica {
     }
   }
 
+  @Test func aClientWaitingFor100ContinueGetsItOrA413AtOnce() throws {
+    try withOneReplica { listen in
+      // Nothing of the body is sent before `100 Continue` arrives (as curl does for large bodies).
+      let client = try RawClient(port: listen)
+      try client.send("POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+      #expect(client.read(until: "\r\n\r\n", within: 5).hasPrefix("HTTP/1.1 100 Continue"))
+      try client.send("hello")
+      let answer = client.read(until: "hello", within: 5)
+      #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("POST /up 127.0.0.1\nhello"), "\(answer)")
+      // A body too large is refused before it is sent.
+      let big = try RawClient(port: listen)
+      try big.send(
+        "POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(1 << 20)\r\n\r\n")
+      #expect(big.read(until: "\r\n\r\n", within: 5).hasPrefix("HTTP/1.1 413"))
+    }
+  }
+
   @Test func replicaConnectionsArePooledAcrossClientConnections() throws {
     try withOneReplica { listen in
       // Each request on a client connection of its own: the replica sees at most one connection

@@ -133,8 +133,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     context.fireChannelInactive()
   }
 
-  /// A request's head: refused (413, once the body is read) when its declared body is too large,
-  /// else routed.
+  /// A request's head: refused (413) when its declared body is too large, else routed. A client
+  /// that waits for `100 Continue` before sending its body (curl does, for large bodies) gets it
+  /// from the router as from nginx (the header is hop-by-hop), or the 413 at once; one that sends
+  /// its body anyway gets the 413 once it has been read (closing on an unread body would reset
+  /// the connection, and the answer with it).
   private func begin(_ head: HTTPRequestHead) {
     exchange &+= 1
     request = head
@@ -142,9 +145,18 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     bodyBytes = 0
     responded = false
     started = DispatchTime.now().uptimeNanoseconds
+    let waits =
+      head.version.minor >= 1
+      && head.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
     if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBody {
-      state = .answering(.payloadTooLarge, "request body larger than \(maxBody) bytes\n", close: true)
+      let text = "request body larger than \(maxBody) bytes\n"
+      if waits { return respond(.payloadTooLarge, text, close: true) }
+      state = .answering(.payloadTooLarge, text, close: true)
       return
+    }
+    if waits {
+      let go = HTTPResponseHead(version: head.version, status: .continue)
+      context?.writeAndFlush(wrapOutboundOut(.head(go)), promise: nil)
     }
     state = .connecting(pending: [.head(forwarded(head))], tried: [])
     connect()
