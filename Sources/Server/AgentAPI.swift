@@ -8,6 +8,8 @@ import StateStore
 /// (SQLite, git), so the server makes it on a thread of its own.
 public struct AgentAPI: Sendable {
   public var status: @Sendable () throws -> [ResourceStatus]
+  /// The head, the commit reconciled, and why they differ (`GET /api/v1/source`).
+  public var source: @Sendable () -> SourceReport = { SourceReport() }
   /// The plan, as `agent plan --format json` prints it, at a ref (nil: the reconciled commit).
   public var plan: @Sendable (_ ref: String?) throws -> String
   public var events: @Sendable (_ name: String?, _ limit: Int) throws -> [EventRecord]
@@ -32,8 +34,10 @@ public struct AgentAPI: Sendable {
     rollback: @escaping @Sendable (String, Int?) async throws -> Bool,
     promote: @escaping @Sendable (String) async throws -> Bool,
     metrics: @escaping @Sendable () -> String,
+    source: @escaping @Sendable () -> SourceReport = { SourceReport() },
     targets: @escaping @Sendable () throws -> [ScrapeTargetGroup] = { [] }
   ) {
+    self.source = source
     self.targets = targets
     self.status = status
     self.plan = plan
@@ -71,6 +75,9 @@ public struct APIError: Error, CustomStringConvertible {
 
 extension AgentServer {
   static func addAPIRoutes(_ api: RouterGroup<BasicRequestContext>, _ calls: AgentAPI, token: String?) {
+    api.get("source") { request, _ in
+      await answer(request, token) { try encode(calls.source()) }
+    }
     api.get("status") { request, _ in
       await answer(request, token) { try encode(try calls.status()) }
     }
@@ -106,6 +113,8 @@ extension AgentServer {
         guard try await calls.rollback(name, version ?? nil) else {
           return json(try encode(["error": "no deployment named '\(name)' is declared"]), .notFound)
         }
+      } catch let error as APIError {
+        return json(try encode(["error": error.description]), error.status)
       } catch {
         return json(try encode(["error": "\(error)"]), .internalServerError)
       }

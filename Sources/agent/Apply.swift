@@ -132,8 +132,11 @@ struct RollbackCommand: ParsableCommand {
         return
       }
       let local = try LocalReconciler.open(source)
-      guard local.desired.manifests.deployments[deployment] != nil else {
+      guard let declared = local.desired.manifests.deployments[deployment] else {
         throw CommandFailure("no deployment named '\(deployment)' is declared at this commit")
+      }
+      if let refusal = local.reconciler.serving?.rollbackRefusal(declared, toVersion: toVersion) {
+        throw CommandFailure("cannot roll back \(deployment): \(refusal)")
       }
       let outcome: ApplyReport.Executed
       do {

@@ -34,13 +34,17 @@ struct ModelsCommand: ParsableCommand {
     commandName: "models", abstract: "List registry versions with their aliases, metrics and lineage.")
 
   @Argument(help: "Only this model.") var name: String?
+  @Option(help: "Only this version (with a model's name).") var version: Int?
   @OptionGroup var state: StateOptions
   @OptionGroup var remote: ServerOption
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
   func run() throws {
     try reportingFailures {
-      let versions: [VersionRecord]
+      var versions: [VersionRecord]
+      if version != nil, name == nil {
+        throw CommandFailure("--version needs a model's name: agent models NAME --version N")
+      }
       if remote.server != nil {
         let data = try remote.get("models" + (name.map { "?name=\(escaped($0))" } ?? ""), config: state.config)
         versions = try remote.decode([VersionRecord].self, data)
@@ -48,6 +52,10 @@ struct ModelsCommand: ParsableCommand {
         do { versions = try state.store().versions(model: name) } catch let error as StateError {
           throw CommandFailure(error.description)
         }
+      }
+      if let version {
+        versions = versions.filter { $0.version == version }
+        if versions.isEmpty, let name { throw CommandFailure("model \(name) has no version \(version)") }
       }
       if format == .json { return try printJSON(versions) }
       if versions.isEmpty { print("No model versions registered\(name.map { " for \($0)" } ?? "").") }

@@ -168,7 +168,10 @@ struct RunCommand: AsyncParsableCommand {
       models: { name in try store.versions(model: name) },
       run: { id in try store.run(id: id) },
       rollback: { name, version in
-        guard watcher.desired?.manifests.deployments[name] != nil else { return false }
+        guard let deployment = watcher.desired?.manifests.deployments[name] else { return false }
+        if let refusal = serving.rollbackRefusal(deployment, toVersion: version) {
+          throw APIError(refusal.kind == .notFound ? .notFound : .conflict, refusal.description)
+        }
         try serving.requestRollback(name, toVersion: version)
         state.wake()
         return true
@@ -179,6 +182,7 @@ struct RunCommand: AsyncParsableCommand {
         return true
       },
       metrics: { servingMetrics(store) },
+      source: { watcher.report },
       targets: {
         try store.replicas().compactMap { replica in
           guard replica.health != .exited, let port = replica.port else { return nil }

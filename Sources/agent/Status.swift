@@ -19,24 +19,59 @@ struct StatusCommand: ParsableCommand {
       if remote.server != nil {
         let statuses = try remote.decode(
           [ResourceStatus].self, try remote.get("status", config: source.config))
+        // An older agent has no `source` route: its resources are still shown.
+        let report = (try? remote.get("source", config: source.config)).flatMap {
+          try? remote.decode(SourceReport.self, $0)
+        }
         if format == .json { return try printJSON(statuses) }
+        if let report { report.lines.forEach { print($0) } }
+        print()
         return Self.printTable(statuses)
       }
       let configuration = try source.configuration()
       let store = try openStore(source.state, source.config)
       let repository = try source.repository(configuration)
-      let desired = try source.desiredState(
-        at: source.defaultRef(configuration), repository,
-        ManifestReader(path: source.manifestsPath(configuration), options: .agent(configuration)))
+      let reader = ManifestReader(path: source.manifestsPath(configuration), options: .agent(configuration))
       let observed: ObservedState
       do { observed = try store.observe() } catch { throw CommandFailure("\(error)") }
+      let (desired, report) = try Self.desired(
+        at: source.defaultRef(configuration), repository, reader, applied: observed.appliedCommit)
       let plan = Planner.plan(desired: desired, observed: observed, now: Date())
       let statuses = StatusReport.statuses(desired: desired, observed: observed, plan: plan)
       if format == .json { return try printJSON(statuses) }
-      let applied = observed.appliedCommit.map { String($0.prefix(12)) } ?? "none"
-      print("Commit \(desired.commit.map { String($0.prefix(12)) } ?? "-") (last applied: \(applied))\n")
+      report.lines.forEach { print($0) }
+      print()
       Self.printTable(statuses)
     }
+  }
+
+  /// The desired state at `ref`, or, when its manifests are invalid, at the last applied commit
+  /// (what the agent reconciles), with the report saying so.
+  static func desired(at ref: String, _ repository: GitRepository, _ reader: ManifestReader, applied: String?)
+    throws -> (DesiredState, SourceReport)
+  {
+    let commit: CommitInfo
+    do { commit = try repository.resolve(ref) } catch { throw CommandFailure(error.description) }
+    let tree = repository.tree(at: commit)
+    let result = reader.load(tree)
+    if result.isValid {
+      let head = commit.id.hex
+      return (reader.desiredState(result, tree: tree, commit: commit), SourceReport(head: head, reconciled: head))
+    }
+    let errors = result.diagnostics.filter { $0.severity == .error }.map(\.description)
+    var report = SourceReport(
+      head: commit.id.hex, invalidHead: commit.id.hex, errors: Array(errors.prefix(SourceReport.maxErrors)),
+      errorCount: errors.count)
+    guard let applied, let last = try? repository.resolve(applied),
+      case let lastResult = reader.load(repository.tree(at: last)),
+      lastResult.isValid
+    else {
+      throw CommandFailure(
+        "the manifests at \(ref) (\(commit.id.hex.prefix(12))) are invalid and no valid commit was applied yet:\n"
+          + errors.joined(separator: "\n"))
+    }
+    report.reconciled = last.id.hex
+    return (reader.desiredState(lastResult, tree: repository.tree(at: last), commit: last), report)
   }
 
   static func printTable(_ statuses: [ResourceStatus]) {

@@ -212,6 +212,10 @@ import Testing
     #expect(history.contains("rollback  Deployment/iris-api"))
     // The policy alias returns to v1 (v2 is rejected), so nothing is held and v1 keeps serving.
     #expect(agent.waitUntil(30) { models().contains("iris-classifier v1  [production]") }, "\(models())")
+    // A rejected version is not served again, even when asked for by hand.
+    let back = try run(
+      agentBinary(), ["rollback", "iris-api", "--to-version", "2", "--server", "http://127.0.0.1:\(agent.port)"])
+    #expect(back.status == 1 && back.stderr.contains("answered 409") && back.stderr.contains("was rejected"), "\(back)")
     #expect(agent.waitUntil(20) { Set(ExampleRepository.processes(under: repo.state)).count == 2 })
     #expect(log().components(separatedBy: "… Deployment/iris-api rollout").count == 2, "no second rollout")
     #expect(agent.terminate(within: 20) == 0, "\(log())")

@@ -295,9 +295,14 @@ func registry(rejecting rejected: Set<Int> = []) -> ObservedModel {
     let bad = Revision(
       modelVersion: 0, template: DesiredState.templateDigest(of: try #require(d.manifests.deployments["fraud-api"])))
     observed.deployments["fraud-api"]?.failed = [bad]
-    let plan = Planner.plan(desired: d, observed: observed, now: now)
+    var plan = Planner.plan(desired: d, observed: observed, now: now)
     #expect(plan.actions.map(\.verb) == [.hold])
     #expect(!plan.hasChanges)
+    // Held, the revision serving still heals: a replica that exited is replaced.
+    observed.deployments["fraud-api"]?.replicas[0].health = .exited
+    plan = Planner.plan(desired: d, observed: observed, now: now)
+    #expect(plan.actions.map(\.verb) == [.hold, .replace])
+    #expect(plan.actions.last?.reason == "1 replica exited")
   }
 
   @Test func removedResourcesArePrunedButNotEveryDeploymentAtOnce() throws {

@@ -9,13 +9,25 @@ extension PlanningContext {
   }
 
   private mutating func planDeployment(_ deployment: Deployment, _ seen: ObservedDeployment?) {
-    let name = deployment.metadata.name
-    let id = ResourceID(.deployment, name)
     if let rollback = rollbackAction(deployment, seen) {
       actions.append(rollback)
       return
     }
-    guard let target = targetVersion(deployment) else { return }
+    let moved = planTarget(deployment, seen)
+    // Whatever else holds or waits, the revision serving now keeps its replicas: a hold (a rolled
+    // back revision, a preview waiting for `promote`, a version not registered) must not leave
+    // the endpoint without them. A rollout or a scale takes care of them itself.
+    if !moved, let seen, let active = seen.active, let heal = selfHeal(deployment, seen, active) {
+      actions.append(heal)
+    }
+  }
+
+  /// Plans the rollout or scale that brings a deployment to its desired revision and size, or
+  /// the hold that says why it cannot; true when a rollout or scale was planned.
+  private mutating func planTarget(_ deployment: Deployment, _ seen: ObservedDeployment?) -> Bool {
+    let name = deployment.metadata.name
+    let id = ResourceID(.deployment, name)
+    guard let target = targetVersion(deployment) else { return false }
     let template = DesiredState.templateDigest(of: deployment)
     let strategy = Self.describe(deployment.spec.strategy)
     guard let seen, let active = seen.active else {
@@ -25,16 +37,18 @@ extension PlanningContext {
         detail: ["listen \(deployment.spec.listen)"])
       create.version = target.version
       actions.append(create)
-      return
+      return true
     }
     let desired = target.version.map { Revision(modelVersion: $0, template: template) }
     if let desired, seen.failed.contains(desired) {
       actions.append(
         Action(
           .hold, id,
-          reason: "revision \(desired) was rolled back; it is not retried until the desired revision "
-            + "changes or `agent retry \(name)` is run", from: active.description, to: desired.description))
-      return
+          reason: "revision \(desired) was rolled back"
+            + (seen.failureReasons[desired].map { " (\($0))" } ?? "")
+            + "; it is not retried until the desired revision changes or `agent retry \(name)` is run",
+          from: active.description, to: desired.description))
+      return false
     }
     if desired != active {
       var why: [String] = []
@@ -52,7 +66,7 @@ extension PlanningContext {
             reason: "\(desired?.description ?? target.label) is up on the preview listener"
               + (preview.map { " \($0)" } ?? "") + "; switch traffic to it with `agent promote \(name)`",
             from: active.description, to: desired?.description))
-        return
+        return false
       }
       var rollout = Action(
         .rollout, id, reason: (resuming ? "resume the rollout in progress: " : "") + why.joined(separator: "; "),
@@ -60,16 +74,16 @@ extension PlanningContext {
         dependsOn: target.dependsOn, detail: [strategy])
       rollout.version = target.version
       actions.append(rollout)
-      return
+      return true
     }
     if seen.desiredReplicas != deployment.spec.replicas {
       actions.append(
         Action(
           .scale, id, reason: "replicas \(seen.desiredReplicas) → \(deployment.spec.replicas)",
           from: "\(seen.desiredReplicas)", to: "\(deployment.spec.replicas)"))
-      return
+      return true
     }
-    if let heal = selfHeal(deployment, seen, active) { actions.append(heal) }
+    return false
   }
 
   /// The version a deployment should run once earlier actions ran; nil (with a hold) when unknown.

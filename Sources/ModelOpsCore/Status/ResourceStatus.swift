@@ -79,15 +79,14 @@ public enum StatusReport {
       guard let seen = observed.deployments[id.name], let active = seen.active else {
         return (.unknown, "not serving")
       }
-      if !seen.failed.isEmpty {
-        let failed = seen.failed.sorted { $0.description < $1.description }.map { revision in
-          revision.description + (seen.failureReasons[revision].map { " (\($0))" } ?? "")
-        }.joined(separator: ", ")
-        return (.degraded, "serving \(active); rolled back \(failed)")
-      }
+      // Health is about now: the replicas serving. A rolled-back revision still desired shows as
+      // the plan's hold; older rollbacks are history (`agent history`), not a lasting "degraded".
       let healthy = seen.replicas.filter { $0.revision == active && $0.health == .healthy }.count
       // Judged against the size the agent last set; a pending scale shows as progressing instead.
       let wanted = seen.desiredReplicas
+      if healthy == 0, wanted > 0 {
+        return (.degraded, "no healthy replica of \(active): the endpoint answers 503 until one is")
+      }
       return (healthy >= wanted ? .healthy : .degraded, "serving \(active), \(healthy)/\(wanted) replicas healthy")
     case .monitor:
       return observed.firingMonitors.contains(id.name) ? (.degraded, "firing") : (.healthy, "not firing")

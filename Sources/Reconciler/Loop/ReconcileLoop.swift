@@ -65,7 +65,6 @@ public struct ReconcileLoop: Service {
     } catch {
       logger.error("cannot read the state to start from", metadata: ["error": "\(error)"])
     }
-    var lastInvalid: String?
     while !shutdown.isRaised {
       guard let desired = watcher.desired else {
         await sleep(until: .now + .milliseconds(100)) { shutdown.isRaised }
@@ -73,12 +72,6 @@ public struct ReconcileLoop: Service {
       }
       let outcome = await onOwnThread { Self.pass(reconciler, desired, watcher.outcome) }
       await state.record(outcome)
-      if let invalid = outcome.invalidHead, invalid != lastInvalid {
-        logger.error(
-          "the head commit has invalid manifests: nothing of it is applied",
-          metadata: ["commit": "\(invalid.prefix(12))"])
-      }
-      lastInvalid = outcome.invalidHead
       if let error = outcome.error {
         logger.error("reconcile pass failed", metadata: ["error": "\(error)"])
       } else if outcome.executed > 0 {

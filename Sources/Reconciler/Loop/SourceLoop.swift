@@ -23,6 +23,7 @@ public struct SourceLoop: Service {
     let wakeup = state.wakeup
     let watcher = watcher
     var lastError: String?
+    var lastInvalid: String?
     while !Task.isShuttingDownGracefully {
       // The fetch runs on its own thread; this task only looks at whether it finished.
       let finished = Mutex<Bool?>(nil)
@@ -38,6 +39,16 @@ public struct SourceLoop: Service {
       } else if changed, let head = outcome.head {
         logger.info("new commit", metadata: ["commit": "\(head.prefix(12))"])
       }
+      if let invalid = outcome.invalidHead, invalid != lastInvalid {
+        logger.error(
+          "the head commit has invalid manifests: nothing of it is applied",
+          metadata: [
+            "commit": "\(invalid.prefix(12))", "errors": "\(outcome.invalidErrorCount)",
+            "first": "\(outcome.invalidErrors.first ?? "-")",
+            "reconciling": "\(watcher.desired?.commit?.prefix(12) ?? "-")",
+          ])
+      }
+      lastInvalid = outcome.invalidHead
       lastError = outcome.error
       await sleep(until: .now + interval) { Task.isShuttingDownGracefully || wakeup.takeFetch() }
     }

@@ -10,6 +10,9 @@ public struct SourceOutcome: Sendable {
   public var head: String?
   /// The head commit when its manifests are invalid (nothing of it applied).
   public var invalidHead: String?
+  /// Its located errors (at most `SourceReport.maxErrors`) and how many there are.
+  public var invalidErrors: [String] = []
+  public var invalidErrorCount = 0
   public var error: String?
   /// Manifest trees parsed so far.
   public var parses = 0
@@ -44,6 +47,14 @@ public final class SourceWatcher: @unchecked Sendable {
   /// What the last fetch found.
   public var outcome: SourceOutcome { latest.withLock { $0.outcome } }
 
+  /// The source as `agent status` shows it.
+  public var report: SourceReport {
+    let (desired, outcome) = latest.withLock { ($0.desired, $0.outcome) }
+    return SourceReport(
+      head: outcome.head, reconciled: desired?.commit, invalidHead: outcome.invalidHead, errors: outcome.invalidErrors,
+      errorCount: outcome.invalidErrorCount, fetchError: outcome.error)
+  }
+
   /// Fetches and reads the head; returns whether the desired state changed.
   @discardableResult
   public func refresh() -> Bool {
@@ -63,6 +74,9 @@ public final class SourceWatcher: @unchecked Sendable {
         reportedInvalid = nil
       } else {
         outcome.invalidHead = commit.id.hex
+        let errors = result.diagnostics.filter { $0.severity == .error }
+        outcome.invalidErrors = errors.prefix(SourceReport.maxErrors).map(\.description)
+        outcome.invalidErrorCount = errors.count
         reportInvalid(commit.id.hex, result)
       }
     } catch {

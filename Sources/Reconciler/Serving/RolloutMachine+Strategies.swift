@@ -16,6 +16,11 @@ extension RolloutMachine {
       let state = try replicas.ensure(deployment, target, commit: commit, count: count)
       return state.ready >= count ? .done("") : waitingForReplicas(state, of: count, deployment, record)
     }
+    if case .blueGreen = deployment.spec.strategy, let active = record.active {
+      try healStable(deployment, active, record)
+    } else if case .canary = deployment.spec.strategy, let active = record.active {
+      try healStable(deployment, active, record)
+    }
     switch deployment.spec.strategy {
     case .recreate:
       for replica in try store.replicas(of: deployment.metadata.name) where replica.revision != target {
@@ -104,6 +109,18 @@ extension RolloutMachine {
     }
     let state = try replicas.ensure(deployment, target, commit: record.rolloutCommit, count: count)
     return state.ready >= count ? .done("") : waitingForReplicas(state, of: count, deployment, record)
+  }
+
+  /// Blue-green and canary keep the stable revision whole while the new one comes up: a stable
+  /// replica that exited or turned unhealthy meanwhile is replaced at the rollout's next pass.
+  private func healStable(_ deployment: Deployment, _ active: Revision, _ record: DeploymentRecord) throws {
+    let state = try replicas.ensure(deployment, active, commit: record.activeCommit, count: deployment.spec.replicas)
+    if state.started > 0 {
+      progress(
+        Progress(
+          "  \(state.started) replica(s) of \(active) replaced during the rollout",
+          ["deployment": record.name, "revision": "\(active)"]))
+    }
   }
 
   /// Records the router's agreement of `target` with the stable answers as the version's

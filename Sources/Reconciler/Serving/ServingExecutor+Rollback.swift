@@ -30,6 +30,7 @@ extension ServingExecutor {
     let destination: Revision
     let commit: String?
     if let version {
+      if let refusal = rollbackRefusal(deployment, toVersion: version) { throw Stalled(refusal.description) }
       guard (try? registry.verify(model: deployment.spec.model.model, version: version)) == true else {
         throw Stalled(
           "version \(version) of \(deployment.spec.model.model) is not in the registry or its artifact is gone")
@@ -65,6 +66,40 @@ extension ServingExecutor {
       "\(active) → \(destination); \(active) is marked failed until the desired revision changes or `agent retry`")
   }
 
+  /// Why a rollback of `deployment` cannot be carried out, checked when it is asked for (so that
+  /// `agent rollback` and the API refuse it at once); nil when it can.
+  public func rollbackRefusal(_ deployment: Deployment, toVersion version: Int?) -> RollbackRefusal? {
+    let name = deployment.metadata.name
+    let model = deployment.spec.model.model
+    guard let record = try? store.deploymentRecord(name), let active = record.active else {
+      return RollbackRefusal(.conflict, "deployment \(name) serves nothing: there is nothing to roll back")
+    }
+    guard let version else {
+      if record.rollout == nil, record.previous == nil {
+        return RollbackRefusal(
+          .conflict, "deployment \(name) has no previous revision to return to; give --to-version N")
+      }
+      return nil
+    }
+    let versions = (try? store.versions(model: model)) ?? []
+    guard let found = versions.first(where: { $0.version == version }) else {
+      let known = versions.map(\.version)
+      let range = known.isEmpty ? "none is registered" : "registered: v\(known.min() ?? 0)–v\(known.max() ?? 0)"
+      return RollbackRefusal(.notFound, "model \(model) has no version \(version) (\(range))")
+    }
+    if let reason = found.rejectedReason {
+      return RollbackRefusal(
+        .conflict, "version \(version) of \(model) was rejected (\(reason)): it is not served again")
+    }
+    if found.collectedAt != nil {
+      return RollbackRefusal(.conflict, "the artifact of \(model) v\(version) was garbage-collected (retain)")
+    }
+    if version == active.modelVersion, record.rollout == nil {
+      return RollbackRefusal(.conflict, "deployment \(name) already serves v\(version)")
+    }
+    return nil
+  }
+
   /// Stops the replicas kept for a fast rollback once their deployment's scale-down delay is over
   /// (called by the supervisor between cycles); returns how many stopped.
   @discardableResult
@@ -88,5 +123,18 @@ extension ServingExecutor {
     }
     if stopped > 0 { progress("scaled down \(stopped) replica(s) of previous revisions") }
     return stopped
+  }
+}
+
+/// Why a rollback asked for cannot be carried out: the version does not exist (`notFound`), or
+/// the deployment's state does not allow it (`conflict`).
+public struct RollbackRefusal: Error, CustomStringConvertible, Sendable {
+  public enum Kind: Sendable { case notFound, conflict }
+  public var kind: Kind
+  public var description: String
+
+  init(_ kind: Kind, _ description: String) {
+    self.kind = kind
+    self.description = description
   }
 }
