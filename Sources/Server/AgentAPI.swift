@@ -23,6 +23,10 @@ public struct AgentAPI: Sendable {
   public var metrics: @Sendable () -> String
   /// Alerts from Alertmanager's webhook: how many matched a monitor, and whether one started firing.
   public var alerts: @Sendable (AlertmanagerPayload) -> (matched: Int, fired: Bool) = { _ in (0, false) }
+  /// A run's output (`agent logs`); nil when there is no such run or it has no log.
+  public var runLog: @Sendable (_ id: String) throws -> String? = { _ in nil }
+  /// `agent retry NAME`: what was retried (empty: nothing to retry).
+  public var retry: @Sendable (_ name: String) throws -> [String] = { _ in [] }
   /// The replicas, as Prometheus' HTTP service discovery wants them (`GET /api/v1/targets`).
   public var targets: @Sendable () throws -> [ScrapeTargetGroup] = { [] }
 
@@ -35,9 +39,13 @@ public struct AgentAPI: Sendable {
     promote: @escaping @Sendable (String) async throws -> Bool,
     metrics: @escaping @Sendable () -> String,
     source: @escaping @Sendable () -> SourceReport = { SourceReport() },
+    runLog: @escaping @Sendable (String) throws -> String? = { _ in nil },
+    retry: @escaping @Sendable (String) throws -> [String] = { _ in [] },
     targets: @escaping @Sendable () throws -> [ScrapeTargetGroup] = { [] }
   ) {
     self.source = source
+    self.runLog = runLog
+    self.retry = retry
     self.targets = targets
     self.status = status
     self.plan = plan
@@ -102,6 +110,27 @@ extension AgentServer {
       return await answer(request, token) {
         guard let run = try calls.run(id) else { throw APIError(.notFound, "no run named '\(id)'") }
         return try encode(run)
+      }
+    }
+    api.get("runs/:id/log") { request, context in
+      let id = context.parameters.get("id") ?? ""
+      guard authorised(request, token) else { return unauthorised }
+      let log = await onOwnThread { Result { try calls.runLog(id) } }
+      switch log {
+      case .success(let body?): return text(body, .ok, contentType: "text/plain; charset=utf-8")
+      case .success(nil): return json(try encode(["error": "no run named '\(id)' with a log"]), .notFound)
+      case .failure(let error): return json(try encode(["error": "\(error)"]), .internalServerError)
+      }
+    }
+    api.post("retry/:name") { request, context in
+      let name = context.parameters.get("name") ?? ""
+      return await answer(request, token) {
+        let said = try calls.retry(name)
+        guard !said.isEmpty else {
+          throw APIError(
+            .notFound, "'\(name)' has no failed revision, and no stalled or retrying deployment or pipeline")
+        }
+        return try encode(["retried": said])
       }
     }
     api.post("deployments/:name/rollback") { request, context in

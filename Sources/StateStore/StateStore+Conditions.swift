@@ -45,6 +45,28 @@ extension StateStore {
     }
   }
 
+  /// `agent retry NAME`: forgets the deployment's rolled-back revisions and ends the backoff or
+  /// stall of the deployment or pipeline NAME, recording a `retry` event; returns what was done
+  /// (empty: nothing to retry).
+  public func retry(_ name: String, at time: Date = Date()) throws(StateError) -> [String] {
+    var said: [String] = []
+    let revisions = try clearFailed(deployment: name)
+    if revisions > 0 { said.append("\(revisions) failed revision(s) will be tried again") }
+    let conditions = try conditions()
+    for kind in [ResourceKind.deployment, .pipeline] {
+      let resource = ResourceID(kind, name)
+      guard let condition = conditions[resource.description], condition.state != .waiting else { continue }
+      _ = try clearCondition(resource.description)
+      said.append("\(resource) is no longer \(condition.state.rawValue)")
+    }
+    if !said.isEmpty {
+      try appendEvent(
+        kind: "retry", resource: ResourceID(.deployment, name), commit: nil, cause: "agent retry",
+        message: said.joined(separator: "; "), at: time)
+    }
+    return said
+  }
+
   /// Asks for a rollback of a deployment (`agent rollback`, the API): kept until carried out, so a
   /// restart does not lose it. `version` nil: to the previous revision.
   public func requestRollback(_ deployment: String, toVersion version: Int?, at time: Date) throws(StateError) {

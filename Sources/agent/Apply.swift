@@ -76,13 +76,19 @@ struct LocalReconciler {
   let reconciler: Reconciler
   let desired: DesiredState
 
-  static func open(_ source: SourceOptions) throws -> LocalReconciler {
+  /// - Parameter viaServer: for a command the running agent can carry out, the command line that
+  ///   asks it (`--server` added), suggested when an agent holds the state folder.
+  static func open(_ source: SourceOptions, viaServer: String? = nil) throws -> LocalReconciler {
     let configuration = try source.configuration()
     guard let folder = source.state ?? configuration?.state else {
       throw CommandFailure("no state folder: give --state DIR, or a configuration with 'state'")
     }
     let lock: StateLock
-    do { lock = try StateLock(folder: folder) } catch { throw CommandFailure("\(error)") }
+    do { lock = try StateLock(folder: folder) } catch {
+      guard let viaServer else { throw CommandFailure("\(error)") }
+      let url = configuration?.apiListen.map { "http://\($0)" } ?? "http://HOST:PORT"
+      throw CommandFailure("\(error)\nask the running agent instead: \(viaServer) --server \(url)")
+    }
     let repository = try source.repository(configuration)
     let desired = try source.desiredState(
       at: source.defaultRef(configuration), repository,
@@ -95,6 +101,7 @@ struct LocalReconciler {
     runner.docker = runtime.training(stateFolder: folder)
     runner.maxConcurrentRuns = configuration?.maxConcurrentRuns ?? 2
     let progress: ProgressSink = { line in Terminal.standardError.write(line.message + "\n") }
+    runner.progress = progress
     let serving = ServingExecutor(
       store: store, registry: registry, repository: repository, stateFolder: folder,
       router: DetachedRouter(stateFolder: folder, logger: Logger(label: "modelops.apply")),
@@ -131,7 +138,8 @@ struct RollbackCommand: ParsableCommand {
         print("Rollback of \(deployment) requested; the agent carries it out now (see agent history \(deployment)).")
         return
       }
-      let local = try LocalReconciler.open(source)
+      let command = ["agent rollback", deployment] + (toVersion.map { ["--to-version", "\($0)"] } ?? [])
+      let local = try LocalReconciler.open(source, viaServer: command.joined(separator: " "))
       guard let declared = local.desired.manifests.deployments[deployment] else {
         throw CommandFailure("no deployment named '\(deployment)' is declared at this commit")
       }

@@ -113,9 +113,14 @@ struct LogsCommand: ParsableCommand {
 
   @Argument(help: "The run id (agent history and agent models show them).") var runID: String
   @OptionGroup var state: StateOptions
+  @OptionGroup var remote: ServerOption
 
   func run() throws {
     try reportingFailures {
+      if remote.server != nil {
+        let answer = try remote.call("GET", "runs/\(escaped(runID))/log", config: state.config)
+        return FileHandle.standardOutput.write(answer.body)
+      }
       let store = try state.store()
       guard let run = try? store.run(id: runID), !runID.contains("/"), !runID.hasPrefix(".") else {
         throw CommandFailure("no run named '\(runID)'")

@@ -81,6 +81,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.warning("\(line)")
       }
     let log = Self.progressLog(logger)
+    runner.progress = log
     let monitors = MonitorRunner(
       store: store, registry: registry, prometheusURL: configuration.prometheusURL, notifier: notifier,
       routerMetrics: { router.metricsText() }, progress: log)
@@ -183,6 +184,16 @@ struct RunCommand: AsyncParsableCommand {
       },
       metrics: { servingMetrics(store) },
       source: { watcher.report },
+      runLog: { id in
+        guard !id.contains("/"), !id.hasPrefix("."), let run = try store.run(id: id) else { return nil }
+        return FileManager.default.contents(atPath: "\(store.folder)/runs/\(run.id)/run.log")
+          .map { String(decoding: $0, as: UTF8.self) }
+      },
+      retry: { name in
+        let said = try store.retry(name)
+        if !said.isEmpty { state.wake() }
+        return said
+      },
       targets: {
         try store.replicas().compactMap { replica in
           guard replica.health != .exited, let port = replica.port else { return nil }

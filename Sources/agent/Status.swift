@@ -97,32 +97,26 @@ struct RetryCommand: ParsableCommand {
 
   @Argument(help: "The deployment or pipeline.") var name: String
   @OptionGroup var state: StateOptions
+  @OptionGroup var remote: ServerOption
 
   func run() throws {
     try reportingFailures {
-      let store = try state.store()
-      var said: [String] = []
-      do {
-        let revisions = try store.clearFailed(deployment: name)
-        if revisions > 0 { said.append("\(revisions) failed revision(s) will be tried again") }
-        let conditions = try store.conditions()
-        for kind in [ResourceKind.deployment, .pipeline] {
-          let resource = ResourceID(kind, name)
-          guard let condition = conditions[resource.description], condition.state != .waiting else { continue }
-          _ = try store.clearCondition(resource.description)
-          said.append("\(resource) is no longer \(condition.state.rawValue)")
+      let said: [String]
+      if remote.server != nil {
+        let answer = try remote.call("POST", "retry/\(escaped(name))", config: state.config)
+        said = try remote.decode([String: [String]].self, answer.body)["retried"] ?? []
+      } else {
+        do { said = try state.store().retry(name) } catch let error as StateError {
+          throw CommandFailure(error.description)
         }
-        if !said.isEmpty {
-          try store.appendEvent(
-            kind: "retry", resource: ResourceID(.deployment, name), commit: nil, cause: "agent retry",
-            message: said.joined(separator: "; "), at: Date())
-        }
-      } catch { throw CommandFailure("\(error)") }
-      guard !said.isEmpty else {
-        throw CommandFailure("'\(name)' has no failed revision, and no stalled or retrying deployment or pipeline")
+        guard !said.isEmpty else { throw CommandFailure(RetryCommand.nothing(name)) }
       }
       print("\(name): " + said.joined(separator: "; ") + "; the next reconcile tries again.")
     }
+  }
+
+  static func nothing(_ name: String) -> String {
+    "'\(name)' has no failed revision, and no stalled or retrying deployment or pipeline"
   }
 }
 

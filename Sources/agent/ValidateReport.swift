@@ -9,11 +9,13 @@ enum ValidateReport {
       let label = diagnostic.severity == .error ? terminal.red("error:") : terminal.yellow("warning:")
       terminal.write("\(terminal.bold(diagnostic.location.description + ":")) \(label) \(diagnostic.message)\n")
     }
-    let errors = result.diagnostics.filter { $0.severity == .error }.count
-    if errors > 0 {
+    let failing = result.diagnostics.filter { $0.severity == .error }
+    if !failing.isEmpty {
+      let errors = failing.count
+      let files = Set(failing.map(\.location.path)).count
       terminal.write(
-        "\(errors) error\(errors == 1 ? "" : "s") in \(result.files.count) file\(result.files.count == 1 ? "" : "s"); nothing is valid until all are fixed.\n"
-      )
+        "\(errors) error\(errors == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s"); "
+          + "nothing is valid until all are fixed.\n")
       return
     }
     let counts = ResourceKind.allCases.map { kind in

@@ -18,7 +18,9 @@ enum DocumentDecoder {
     }
     guard let f = Fields(root, path: "", allowed: ["apiVersion", "kind", "metadata", "spec"], context: c)
     else { return nil }
-
+    // Only an unknown kind or version stops here: any other error (a misspelled field) leaves the
+    // rest of the document to be checked, so that every error of it is reported at once.
+    let header = c.errorCount
     if let node = f.required("apiVersion"), let version = c.string(node, "apiVersion"),
       version != manifestAPIVersion
     {
@@ -36,10 +38,14 @@ enum DocumentDecoder {
       }
     }
     // Without a known kind and version the spec's errors would only be noise.
-    guard let kind, c.errorCount == before else { return nil }
+    guard let kind, c.errorCount == header else { return nil }
 
     let metadataNode = f.required("metadata")
     let metadata = metadataNode.flatMap { decodeMetadata($0, c) }
+    if metadataNode == nil, let name = misspelledName(root) {
+      // `metdata: {name: x}`: x is declared (with errors), so references to it do not fail too.
+      c.declaredWithErrors.append(ResourceID(kind, name))
+    }
     guard let specNode = f.required("spec") else { return nil }
     let meta = metadata?.0 ?? ObjectMeta(name: "")
     let manifest: Manifest?
@@ -62,6 +68,20 @@ enum DocumentDecoder {
       return nil
     }
     return (manifest, metadata.1)
+  }
+
+  /// The name under a misspelled `metadata` key (one whose closest field is `metadata`).
+  private static func misspelledName(_ root: YAMLNode) -> String? {
+    guard case .mapping(let pairs) = root.content else { return nil }
+    for pair in pairs {
+      guard let key = pair.key.scalar?.value, key != "metadata",
+        suggestion(for: key, among: ["apiVersion", "kind", "metadata", "spec"]) == "metadata",
+        case .mapping(let fields) = pair.value.content,
+        let name = fields.first(where: { $0.key.scalar?.value == "name" })?.value.scalar?.value
+      else { continue }
+      return name
+    }
+    return nil
   }
 
   private static func decodeMetadata(_ node: YAMLNode, _ c: DecodeContext) -> (ObjectMeta, SourceLocation)? {

@@ -250,12 +250,18 @@ private struct ComposerState {
 
   private static func syntaxError(_ parser: yaml_parser_t) -> YAMLError {
     let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
-    var message = problem
-    if let context = parser.context.map({ String(cString: $0) }) {
-      message = "\(problem) \(context)"
+    let context = parser.context.map { String(cString: $0) }
+    let offset = Int(parser.problem_mark.index)
+    var character: UInt8?
+    if let start = parser.input.string.start, offset >= 0,
+      offset < Int(bitPattern: UInt(bitPattern: parser.input.string.end) &- UInt(bitPattern: start))
+    {
+      character = start[offset]
     }
     return YAMLError(
       line: Int(parser.problem_mark.line) + 1, column: Int(parser.problem_mark.column) + 1,
-      message: "YAML syntax error: \(message)")
+      message: YAMLSyntaxHint.message(
+        problem: problem, context: context, contextLine: context == nil ? nil : Int(parser.context_mark.line) + 1,
+        character: character))
   }
 }

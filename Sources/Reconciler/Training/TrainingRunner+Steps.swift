@@ -45,6 +45,11 @@ extension TrainingRunner {
     let log = log(of: run.id)
     let definition = plan.steps[run.step]
     Self.append(log, "==> step \(definition.name) (attempt \(run.attempt) of \(plan.retries + 1))\n")
+    progress(
+      Progress(
+        "  run \(run.id): step \(run.step + 1)/\(plan.steps.count) \(definition.name) started"
+          + (run.attempt > 1 ? " (attempt \(run.attempt) of \(plan.retries + 1))" : ""),
+        ["run": run.id, "pipeline": plan.pipeline, "step": definition.name]))
     let process = StepProcess(docker: docker, folder: folder(of: run.id))
     let started = try process.launch(plan, step: run.step, attempt: run.attempt, log: log)
     run.pid = started.pid
@@ -96,6 +101,9 @@ extension TrainingRunner {
         run.startTicks = nil
         run.container = nil
         if case .exited(.code(0)) = state {
+          progress(
+            Progress(
+              "  run \(run.id): step \(name) succeeded", ["run": run.id, "pipeline": plan.pipeline, "step": name]))
           run.step += 1
           run.attempt = 1
           guard run.step < plan.steps.count else { return try succeed(run, plan) }
@@ -106,6 +114,11 @@ extension TrainingRunner {
             "its process ended while no agent watched it, without an exit status"
           }
         Self.append(log, "==> step \(name): \(exit)\n")
+        progress(
+          Progress(
+            "  run \(run.id): step \(name) failed: \(exit)"
+              + (run.attempt <= plan.retries ? "; retried" : "") + " (agent logs \(run.id))", level: .warning,
+            ["run": run.id, "pipeline": plan.pipeline, "step": name]))
         if let deadline = plan.deadline, now >= deadline {
           throw RunError("the run timed out during step '\(name)'")
         }

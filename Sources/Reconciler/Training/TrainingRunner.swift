@@ -29,6 +29,8 @@ public struct TrainingRunner: Sendable {
   let followed = FollowedContainers()
   /// Steps past their deadline that were asked to stop, and when they are killed if still running.
   let stopping = StoppingSteps()
+  /// Where each step's start and end is said (the agent's log), between a run's start and its end.
+  public var progress: ProgressSink = { _ in }
 
   public init(store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String) {
     self.store = store
