@@ -13,6 +13,8 @@ struct StatusCommand: ParsableCommand {
   @OptionGroup var source: SourceOptions
   @OptionGroup var remote: ServerOption
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+  @Flag(help: "Show whole messages (by default a line is cut to the terminal's width, or 120 columns).") var wide =
+    false
 
   func run() throws {
     try reportingFailures {
@@ -26,7 +28,7 @@ struct StatusCommand: ParsableCommand {
         if format == .json { return try printJSON(statuses) }
         if let report { report.lines.forEach { print($0) } }
         print()
-        return Self.printTable(statuses)
+        return printTable(statuses)
       }
       let configuration = try source.configuration()
       let store = try openStore(source.state, source.config)
@@ -41,7 +43,7 @@ struct StatusCommand: ParsableCommand {
       if format == .json { return try printJSON(statuses) }
       report.lines.forEach { print($0) }
       print()
-      Self.printTable(statuses)
+      printTable(statuses)
     }
   }
 
@@ -74,15 +76,11 @@ struct StatusCommand: ParsableCommand {
     return (reader.desiredState(lastResult, tree: repository.tree(at: last), commit: last), report)
   }
 
-  static func printTable(_ statuses: [ResourceStatus]) {
-    let width = statuses.map { "\($0.kind.rawValue)/\($0.name)".count }.max() ?? 0
-    for status in statuses {
-      let id = "\(status.kind.rawValue)/\(status.name)"
-      let padded = id + String(repeating: " ", count: width - id.count)
-      let sync = status.sync.rawValue + String(repeating: " ", count: 12 - status.sync.rawValue.count)
-      let health = status.health.rawValue + String(repeating: " ", count: 12 - status.health.rawValue.count)
-      print("\(padded)  \(sync)\(health)\(status.message)")
-    }
+  func printTable(_ statuses: [ResourceStatus]) {
+    let terminal = Terminal(handle: .standardOutput, fd: 1)
+    print(
+      StatusTable.render(statuses, width: wide ? nil : Terminal.columns(fd: 1), colour: terminal.colour), terminator: ""
+    )
   }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ModelOpsCore
 
 /// A stream that styles text only on a terminal, and never when `NO_COLOR` is set.
 struct Terminal {
@@ -14,6 +15,15 @@ struct Terminal {
   }
 
   func write(_ text: String) { handle.write(Data(text.utf8)) }
+
+  /// The width a table may take: the terminal's columns (at least 80), or 120 when not a terminal.
+  static func columns(fd: Int32) -> Int {
+    var size = winsize()
+    guard isatty(fd) == 1, ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else {
+      return StatusTable.defaultWidth
+    }
+    return max(80, Int(size.ws_col))
+  }
 
   private func style(_ code: String, _ text: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
   func red(_ text: String) -> String { style("1;31", text) }

@@ -83,11 +83,13 @@ import Testing
     let status = try run(agentBinary(), ["status"] + args)
     #expect(status.status == 0, "\(status.stderr)")
     let lines = status.stdout.split(separator: "\n").map {
-      $0.split(separator: " ", omittingEmptySubsequences: true).prefix(3).joined(separator: " ")
+      $0.split(separator: " ", omittingEmptySubsequences: true).prefix(5).joined(separator: " ")
     }
-    #expect(lines.contains("Model/iris-classifier synced healthy"))
-    #expect(lines.contains("Pipeline/iris-train synced healthy"))
-    #expect(lines.contains("Deployment/iris-api synced healthy"))
+    #expect(lines.contains("KIND NAME SYNC HEALTH VERSION"), "\(status.stdout)")
+    #expect(lines.contains("Model iris-classifier synced healthy v1"), "\(status.stdout)")
+    #expect(lines.contains("Pipeline iris-train synced healthy -"))
+    #expect(lines.contains("Deployment iris-api synced healthy v1"))
+    #expect(status.stdout.split(separator: "\n").allSatisfy { $0.count <= 120 }, "\(status.stdout)")
     #expect(status.stdout.contains("2/2 replicas healthy"))
     #expect(status.stdout.contains("production=v1"))
     let retry = try run(agentBinary(), ["retry", "iris-api", "--state", q.state])

@@ -71,6 +71,6 @@ import Testing
     let local = try run(agentBinary(), ["status", "--config", config])
     #expect(local.status == 0, "\(local.stderr)")
     #expect(local.stdout.contains("Head \(head.prefix(12)) has invalid manifests"), "\(local.stdout)")
-    #expect(local.stdout.contains("Deployment/iris-api"), "\(local.stdout)")
+    #expect(local.stdout.contains("Deployment  iris-api"), "\(local.stdout)")
   }
 }

@@ -24,7 +24,7 @@ import Testing
     let server = "http://127.0.0.1:\(api)"
     var agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))
     let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
-    let status = { (try? run(agentBinary(), ["status", "--server", server]).stdout) ?? "" }
+    let status = { (try? run(agentBinary(), ["status", "--wide", "--server", server]).stdout) ?? "" }
     #expect(agent.waitUntil(120) { ServingTests.predict(listen) == 1 }, "\(log())")
     try repo.edit("manifests/pipelines/iris-train.yaml") {
       $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)

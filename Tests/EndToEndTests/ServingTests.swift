@@ -160,7 +160,7 @@ import Testing
     let rollback = try run(agentBinary(), ["rollback", "iris-api"] + server, environment: token)
     #expect(rollback.status == 0, "\(rollback.stderr)")
     #expect(agent.waitUntil(60) { ServingTests.sample(listen, 10).allSatisfy { $0 == 1 } }, "\(log())")
-    let remoteStatus = try run(agentBinary(), ["status"] + server, environment: token)
+    let remoteStatus = try run(agentBinary(), ["status", "--wide"] + server, environment: token)
     #expect(remoteStatus.stdout.contains("degraded"), "\(remoteStatus.stdout)")
     #expect(remoteStatus.stdout.contains("was rolled back"))
     let history = try run(agentBinary(), ["history", "iris-api"] + server, environment: token)
@@ -234,7 +234,9 @@ import Testing
       $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
     }
     try repo.commit("a version nobody calls")
-    let status = { (try? run(agentBinary(), ["status", "--server", "http://127.0.0.1:\(api)"]).stdout) ?? "" }
+    let status = {
+      (try? run(agentBinary(), ["status", "--wide", "--server", "http://127.0.0.1:\(api)"]).stdout) ?? ""
+    }
     #expect(
       agent.waitUntil(120) { status().contains("monitor 'iris-api-errors' had no data for v2 during the step") },
       "\(log())\n\(status())")

@@ -87,7 +87,9 @@ import Testing
       let list = (try? JSONDecoder().decode([Version].self, from: Data((json ?? "[]").utf8))) ?? []
       return Dictionary(list.map { ($0.version, $0) }) { a, _ in a }
     }
-    let status = { (try? run(agentBinary(), ["status", "--server", "http://127.0.0.1:\(api)"]).stdout) ?? "" }
+    let status = {
+      (try? run(agentBinary(), ["status", "--wide", "--server", "http://127.0.0.1:\(api)"]).stdout) ?? ""
+    }
     #expect(agent.waitUntil(120) { Self.predict(listen, 0) == 1 }, "\(log())")
 
     // v2 disagrees on a third of the labels: mirrored, judged, rolled back and rejected, while

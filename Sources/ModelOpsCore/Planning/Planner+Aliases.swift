@@ -78,30 +78,7 @@ extension PlanningContext {
 
   /// The newest version that is not rejected, passes every gate and respects `from` and `soak`.
   private func candidate(_ rule: Model.LatestPassing, spec: Model.Spec, _ seen: ObservedModel) -> ModelVersion? {
-    seen.versions.filter { version in
-      !version.rejected && rule.gates.allSatisfy { passes($0, version, seen) } && heldLongEnough(version, rule, seen)
-    }.max { $0.version < $1.version }
-  }
-
-  private func passes(_ gate: Model.Gate, _ version: ModelVersion, _ seen: ObservedModel) -> Bool {
-    guard let value = version.metrics[gate.metric] else { return false }
-    if let min = gate.min, value < min { return false }
-    if let max = gate.max, value > max { return false }
-    if let other = gate.beats {
-      guard let otherVersion = seen.current(other).flatMap(seen.version),
-        let otherValue = otherVersion.metrics[gate.metric], otherVersion.version != version.version
-      else { return false }
-      if value < otherValue + gate.margin { return false }
-    }
-    return true
-  }
-
-  private func heldLongEnough(_ version: ModelVersion, _ rule: Model.LatestPassing, _ seen: ObservedModel) -> Bool {
-    guard let from = rule.from else { return true }
-    let tenures = (seen.aliasHistory[from] ?? []).filter { $0.version == version.version }
-    guard !tenures.isEmpty else { return false }
-    let soak = Double(rule.soak?.milliseconds ?? 0) / 1000
-    return tenures.contains { ($0.until ?? now).timeIntervalSince($0.since) >= soak }
+    AliasPolicy.candidate(rule, seen, now: now)
   }
 
   private func describe(_ gates: [Model.Gate]) -> String {

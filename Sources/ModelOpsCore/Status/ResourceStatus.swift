@@ -1,3 +1,5 @@
+import Foundation
+
 /// One resource as `agent status` shows it: in sync with git or not, healthy or not, and why.
 public struct ResourceStatus: Sendable, Hashable, Codable {
   public enum Sync: String, Sendable, Hashable, Codable {
@@ -17,11 +19,16 @@ public struct ResourceStatus: Sendable, Hashable, Codable {
   public var health: Health
   /// Why: the pending actions, the hold, the failed run, the firing monitor.
   public var message: String
+  /// The model version it is about now: a deployment's serving version (`v1→v2` while rolling
+  /// out), a model's newest, a firing monitor's; nil when none.
+  public var version: String?
 }
 
 /// Derives each resource's status from the plan and what was observed (pure).
 public enum StatusReport {
-  public static func statuses(desired: DesiredState, observed: ObservedState, plan: Plan) -> [ResourceStatus] {
+  public static func statuses(desired: DesiredState, observed: ObservedState, plan: Plan, now: Date = Date())
+    -> [ResourceStatus]
+  {
     var byResource: [ResourceID: [Action]] = [:]
     for action in plan.actions { byResource[action.resource, default: []].append(action) }
     let ids = Set(desired.manifests.locations.keys).union(plan.actions.map(\.resource)).sorted()
@@ -35,10 +42,12 @@ public enum StatusReport {
       } else if !changes.isEmpty || !holds.isEmpty {
         sync = .outOfSync
       }
-      var (health, detail) = health(of: id, desired: desired, observed: observed)
+      var (health, detail) = health(of: id, desired: desired, observed: observed, now: now)
       if health == .healthy, !changes.isEmpty { health = .progressing }
       if !holds.isEmpty, health != .degraded { health = .degraded }
-      var reasons = changes.map(\.headline) + holds.map { "held: \($0.reason)" }
+      // A replacement says what it replaces (its headline has no from or to).
+      var reasons =
+        changes.map { $0.verb == .replace ? "replace: \($0.reason)" : $0.headline } + holds.map { "held: \($0.reason)" }
       if let condition = observed.conditions[id.description] {
         // What the agent is doing about it: waiting for work or time, retrying, or stalled.
         reasons.insert(condition.summary, at: 0)
@@ -49,11 +58,13 @@ public enum StatusReport {
         }
       }
       let message = (reasons + [detail]).filter { !$0.isEmpty }.joined(separator: "; ")
-      return ResourceStatus(kind: id.kind, name: id.name, sync: sync, health: health, message: message)
+      return ResourceStatus(
+        kind: id.kind, name: id.name, sync: sync, health: health, message: message,
+        version: version(of: id, observed: observed))
     }
   }
 
-  private static func health(of id: ResourceID, desired: DesiredState, observed: ObservedState)
+  private static func health(of id: ResourceID, desired: DesiredState, observed: ObservedState, now: Date)
     -> (ResourceStatus.Health, String)
   {
     switch id.kind {
@@ -63,7 +74,21 @@ public enum StatusReport {
       let aliases = model.spec.aliases.map { alias in
         "\(alias.name)=\(seen.current(alias.name).map { "v\($0)" } ?? "none")"
       }
-      return (.healthy, aliases.joined(separator: ", "))
+      // Why a newer version did not take an alias, and which deployment serves another version
+      // than the alias it follows (a rollback, a rollout in progress).
+      let held = AliasPolicy.heldBack(model, seen, now: now).sorted { $0.key < $1.key }.map { alias, why in
+        "\(why) (not \(alias))"
+      }
+      let serving = desired.manifests.deployments.values.filter { $0.spec.model.model == id.name }
+        .sorted { $0.metadata.name < $1.metadata.name }
+        .compactMap { deployment -> String? in
+          guard case .alias(let alias) = deployment.spec.model.selector,
+            let active = observed.deployments[deployment.metadata.name]?.active,
+            let current = seen.current(alias), current != active.modelVersion
+          else { return nil }
+          return "\(deployment.metadata.name) serves v\(active.modelVersion), not \(alias)=v\(current)"
+        }
+      return (.healthy, ([aliases.joined(separator: ", ")] + held + serving).joined(separator: "; "))
     case .pipeline:
       let seen = observed.pipelines[id.name] ?? ObservedPipeline()
       if seen.running { return (.progressing, "a run is in progress") }
@@ -90,6 +115,20 @@ public enum StatusReport {
       return (healthy >= wanted ? .healthy : .degraded, "serving \(active), \(healthy)/\(wanted) replicas healthy")
     case .monitor:
       return observed.firingMonitors.contains(id.name) ? (.degraded, "firing") : (.healthy, "not firing")
+    }
+  }
+
+  private static func version(of id: ResourceID, observed: ObservedState) -> String? {
+    switch id.kind {
+    case .model:
+      return observed.models[id.name]?.versions.map(\.version).max().map { "v\($0)" }
+    case .deployment:
+      guard let seen = observed.deployments[id.name], let active = seen.active else { return nil }
+      return "v\(active.modelVersion)" + (seen.rolloutTarget.map { "→v\($0.modelVersion)" } ?? "")
+    case .monitor:
+      return observed.firingVersions[id.name].map { "v\($0)" }
+    case .pipeline:
+      return nil
     }
   }
 }
