@@ -33,7 +33,11 @@ public struct VersionRecord: Sendable, Hashable, Codable {
   public var version: Int
   public var artifactDigest: String?
   public var metrics: [String: Double]
+  /// Where it came from: commit, run, pipeline, pipelineDigest, startedAt, finishedAt.
   public var lineage: [String: String]
+  /// The run's params and the digests of its inputs (nil from an agent older than these fields).
+  public var params: [String: String]?
+  public var inputs: [String: String]?
   public var createdAt: Date
   public var rejectedReason: String?
   /// Aliases pointing at it now.
@@ -157,11 +161,15 @@ extension StateStore {
       return try Row.fetchAll(db, sql: sql, arguments: model.map { [$0] } ?? []).map { row in
         let name: String = row["model"]
         let version: Int = row["version"]
+        var lineage = fromJSON(row["lineage"], as: [String: String].self) ?? [:]
+        // Stored as JSON text inside the lineage; given as objects of their own.
+        let params = lineage.removeValue(forKey: "params").flatMap { fromJSON($0, as: [String: String].self) }
+        let inputs = lineage.removeValue(forKey: "inputs").flatMap { fromJSON($0, as: [String: String].self) }
         return VersionRecord(
           model: name, version: version, artifactDigest: row["artifact_digest"],
-          metrics: fromJSON(row["metrics"], as: [String: Double].self) ?? [:],
-          lineage: fromJSON(row["lineage"], as: [String: String].self) ?? [:],
-          createdAt: Date(timeIntervalSince1970: row["created_at"]), rejectedReason: row["rejected_reason"],
+          metrics: fromJSON(row["metrics"], as: [String: Double].self) ?? [:], lineage: lineage, params: params,
+          inputs: inputs, createdAt: Date(timeIntervalSince1970: row["created_at"]),
+          rejectedReason: row["rejected_reason"],
           aliases: aliases["\(name)#\(version)"] ?? [],
           collectedAt: (row["collected_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
       }

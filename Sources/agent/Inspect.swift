@@ -31,13 +31,17 @@ func printJSON<T: Encodable>(_ value: T) throws {
 /// `agent models [NAME]`: versions, aliases, metrics and lineage.
 struct ModelsCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "models", abstract: "List registry versions with their aliases, metrics and lineage.")
+    commandName: "models",
+    abstract: "List registry versions with their aliases, metrics and lineage.",
+    discussion:
+      "A table of every version, newest first; NAME --version N shows one version whole (lineage, params, inputs).")
 
   @Argument(help: "Only this model.") var name: String?
   @Option(help: "Only this version (with a model's name).") var version: Int?
   @OptionGroup var state: StateOptions
   @OptionGroup var remote: ServerOption
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+  @Flag(help: "Show whole lines (by default a line is cut to the terminal's width, or 120 columns).") var wide = false
 
   func run() throws {
     try reportingFailures {
@@ -58,19 +62,34 @@ struct ModelsCommand: ParsableCommand {
         if versions.isEmpty, let name { throw CommandFailure("model \(name) has no version \(version)") }
       }
       if format == .json { return try printJSON(versions) }
-      if versions.isEmpty { print("No model versions registered\(name.map { " for \($0)" } ?? "").") }
-      for v in versions {
-        let aliases = v.aliases.isEmpty ? "" : "  [\(v.aliases.joined(separator: ", "))]"
-        let rejected = v.rejectedReason.map { "  REJECTED: \($0)" } ?? ""
-        print("\(v.model) v\(v.version)\(aliases)\(rejected)")
-        let metrics = v.metrics.keys.sorted().map { "\($0)=\(v.metrics[$0] ?? 0)" }.joined(separator: " ")
-        if !metrics.isEmpty { print("  metrics: \(metrics)") }
-        let collected = v.collectedAt.map { " (garbage-collected \($0.formatted(.iso8601)))" } ?? ""
-        print("  artifact: \(v.artifactDigest ?? "-")\(collected)")
-        for key in ["commit", "run", "pipeline", "pipelineDigest", "params", "inputs", "startedAt", "finishedAt"] {
-          if let value = v.lineage[key], !value.isEmpty { print("  \(key): \(value)") }
-        }
+      if versions.isEmpty { return print("No model versions registered\(name.map { " for \($0)" } ?? "").") }
+      if version != nil { return versions.forEach(Self.printWhole) }
+      let summaries = versions.map { v in
+        VersionSummary(
+          model: v.model, version: v.version, aliases: v.aliases, metrics: v.metrics, createdAt: v.createdAt,
+          run: v.lineage["run"], commit: v.lineage["commit"],
+          note: v.rejectedReason.map { "rejected: \($0)" } ?? (v.collectedAt != nil ? "artifact collected" : nil))
       }
+      print(ModelsTable.render(summaries, width: wide ? nil : Terminal.columns(fd: 1)), terminator: "")
+    }
+  }
+
+  /// One version with everything known of it.
+  static func printWhole(_ v: VersionRecord) {
+    let aliases = v.aliases.isEmpty ? "" : "  [\(v.aliases.joined(separator: ", "))]"
+    print("\(v.model) v\(v.version)\(aliases)")
+    if let reason = v.rejectedReason { print("  rejected: \(reason)") }
+    let metrics = v.metrics.keys.sorted().map { "\($0)=\(ModelsTable.format(v.metrics[$0] ?? 0))" }
+    if !metrics.isEmpty { print("  metrics: \(metrics.joined(separator: " "))") }
+    let collected = v.collectedAt.map { " (garbage-collected \($0.formatted(.iso8601)))" } ?? ""
+    print("  artifact: \(v.artifactDigest ?? "-")\(collected)")
+    print("  registered: \(v.createdAt.formatted(.iso8601))")
+    for key in ["commit", "run", "pipeline", "pipelineDigest", "startedAt", "finishedAt"] {
+      if let value = v.lineage[key], !value.isEmpty { print("  \(key): \(value)") }
+    }
+    for (label, values) in [("params", v.params), ("inputs", v.inputs)] {
+      guard let values, !values.isEmpty else { continue }
+      print("  \(label): " + values.keys.sorted().map { "\($0)=\(values[$0] ?? "")" }.joined(separator: " "))
     }
   }
 }

@@ -18,6 +18,19 @@ import Testing
     let accuracy = (versions.first?["metrics"] as? [String: Double])?["accuracy"] ?? 0
     #expect(accuracy >= 0.8)
     let runID = try #require((versions.first?["lineage"] as? [String: String])?["run"])
+    // Params and input digests are objects of their own, with their values (not JSON in a string).
+    #expect(versions.first?["params"] as? [String: String] == ["learning_rate": "0.1", "epochs": "200", "seed": "7"])
+    #expect((versions.first?["lineage"] as? [String: String])?["params"] == nil)
+    // The table: a row per version, its aliases and a column per metric.
+    let table = try run(agentBinary(), ["models", "--state", q.state])
+    let lines = table.stdout.split(separator: "\n").map { squeezed(String($0)) }
+    #expect(
+      lines.first?.hasPrefix("MODEL VERSION ALIASES ACCURACY LOG_LOSS REGISTERED RUN COMMIT") == true, "\(table.stdout)"
+    )
+    #expect(lines.dropFirst().first?.hasPrefix("iris-classifier v1 production 0.") == true, "\(table.stdout)")
+    let whole = try run(agentBinary(), ["models", "iris-classifier", "--version", "1", "--state", q.state])
+    #expect(whole.stdout.contains("  params: epochs=200 learning_rate=0.1 seed=7"), "\(whole.stdout)")
+    #expect(whole.stdout.contains("  run: \(runID)"))
 
     let logs = try run(agentBinary(), ["logs", runID, "--state", q.state])
     #expect(logs.stdout.contains("==> step generate (attempt 1 of 2)"))

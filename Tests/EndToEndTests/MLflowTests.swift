@@ -16,8 +16,8 @@ import Testing
       try String(contentsOfFile: config, encoding: .utf8) + "\nregistry: {type: mlflow, url: \(server.url)}\n")
     let apply = try run(agentBinary(), ["apply", "--config", config])
     #expect(apply.status == 0, "\(apply.stderr)")
-    let models = try run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout
-    #expect(models.contains("iris-classifier v1  [production]"), "\(models)")
+    let models = try run(agentBinary(), ["models", "iris-classifier", "--wide", "--state", repo.state]).stdout
+    #expect(squeezed(models).contains("iris-classifier v1 production"), "\(models)")
     let alias = try server.get("mlflow/registered-models/alias?name=iris-classifier&alias=production")
     let version = try #require(alias["model_version"] as? [String: Any], "\(alias)")
     #expect(version["version"] as? String == "1")
@@ -36,6 +36,7 @@ import Testing
     let failed = try run(agentBinary(), ["apply", "--config", config])
     #expect(failed.status == 1)
     #expect(failed.stderr.contains("Couldn't connect to server"), "\(failed.stderr)")
-    #expect(!(try run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout.contains("v2")))
+    #expect(
+      !(try run(agentBinary(), ["models", "iris-classifier", "--wide", "--state", repo.state]).stdout.contains("v2")))
   }
 }

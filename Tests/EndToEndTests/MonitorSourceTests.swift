@@ -118,10 +118,12 @@ let receiverScript = """
       $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8", fault_rate: "0.5""#)
     }
     try repo.commit("a bad version")
-    let models = { (try? run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout) ?? "" }
+    let models = {
+      (try? run(agentBinary(), ["models", "iris-classifier", "--wide", "--state", repo.state]).stdout) ?? ""
+    }
     #expect(
       agent.waitUntil(120) {
-        _ = Self.traffic(listen, 10); return models().contains("REJECTED")
+        _ = Self.traffic(listen, 10); return models().contains("rejected:")
       }, "\(log())")
     // The rollout's analysis or the monitor's own rollback action, whichever runs first, rejects it.
     #expect(models().contains("monitor 'iris-api-errors' fired"), "\(models())")
@@ -222,7 +224,7 @@ let receiverScript = """
       }, "\(log())\n\(prometheus.output)\n\(alertmanager.output)")
     #expect(log().contains("monitor iris-api-errors fired: iris-api answers more than 5% errors (Alertmanager, v2)"))
     #expect(Self.traffic(listen, 20).allSatisfy { $0 == 1 })
-    let models = try run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout
+    let models = try run(agentBinary(), ["models", "iris-classifier", "--wide", "--state", repo.state]).stdout
     #expect(models.contains("monitor 'iris-api-errors' fired after the rollout"), "\(models)")
 
     // Write-back: a branch pins v1 in the deployment's manifest; main is untouched.

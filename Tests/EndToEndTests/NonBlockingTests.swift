@@ -150,9 +150,9 @@ import Testing
     #expect(alive(slow.pid))
     #expect(slowRun(repo)?.run == slow.run)
     try Data().write(to: URL(fileURLWithPath: repo.gate))
-    let models = { (try? run(agentBinary(), ["models", "slow", "--state", repo.state]).stdout) ?? "" }
-    #expect(agent.waitUntil(60) { models().contains("slow v1") }, "\(log())")
-    #expect(!models().contains("slow v2"), "\(models())")
+    let models = { (try? run(agentBinary(), ["models", "slow", "--wide", "--state", repo.state]).stdout) ?? "" }
+    #expect(agent.waitUntil(60) { squeezed(models()).contains("slow v1 ") }, "\(log())")
+    #expect(!squeezed(models()).contains("slow v2 "), "\(models())")
     #expect(history(repo, "slow").components(separatedBy: "registered v").count - 1 == 1, "\(history(repo, "slow"))")
     #expect(history(repo, "slow").contains(slow.run))
     #expect(agent.terminate(within: 10) == 0, "\(log())")

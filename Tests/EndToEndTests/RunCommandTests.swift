@@ -94,9 +94,10 @@ final class RunningAgent {
     #expect(second.status == 1)
     #expect(second.stderr.contains("another agent (pid \(agent.process.processIdentifier))"))
 
-    let models = { try run(agentBinary(), ["models", "--state", repo.state]).stdout }
+    let models = { try run(agentBinary(), ["models", "--wide", "--state", repo.state]).stdout }
     // Ready once the first pass has run: training goes on in the background.
-    #expect(agent.waitUntil(90) { (try? models().contains("iris-classifier v1  [production]")) == true }, "\(log())")
+    #expect(
+      agent.waitUntil(90) { (try? squeezed(models()).contains("iris-classifier v1 production")) == true }, "\(log())")
     try repo.edit("manifests/pipelines/iris-train.yaml") {
       $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
     }
@@ -104,7 +105,8 @@ final class RunningAgent {
     try repo.git("push", "-q", scratch.url.path + "/remote.git", "main")
     let sync = try HTTPClient.request("POST", "http://127.0.0.1:\(port)/api/v1/sync", timeout: 5)
     #expect(sync.status == 202)
-    #expect(agent.waitUntil(90) { (try? models().contains("iris-classifier v2  [production]")) == true }, "\(log())")
+    #expect(
+      agent.waitUntil(90) { (try? squeezed(models()).contains("iris-classifier v2 production")) == true }, "\(log())")
 
     try repo.edit("manifests/deploy/iris-api.yaml") { $0.replacingOccurrences(of: "replicas: 2", with: "replica: 2") }
     try repo.commit("typo")

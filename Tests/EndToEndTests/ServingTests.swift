@@ -193,11 +193,13 @@ import Testing
   @Test func aBadVersionFailsItsCanaryAnalysisRollsBackAndIsRejected() throws {
     let (repo, agent, listen) = try servingThenABadVersion(pause: "30s")
     let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
-    let models = { (try? run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout) ?? "" }
+    let models = {
+      (try? run(agentBinary(), ["models", "iris-classifier", "--wide", "--state", repo.state]).stdout) ?? ""
+    }
     // Traffic keeps flowing while the monitor judges v2 on its own requests (ratio > 0.05 for 4 s).
     #expect(
       agent.waitUntil(120) {
-        _ = ServingTests.sample(listen, 10); return models().contains("v2") && models().contains("REJECTED")
+        _ = ServingTests.sample(listen, 10); return models().contains("v2") && models().contains("rejected:")
       }, "\(log())")
     // The step's analysis or the monitor's rollback action, whichever runs first, rejects it.
     #expect(models().contains("monitor 'iris-api-errors' fired"), "\(models())")
@@ -211,7 +213,7 @@ import Testing
     #expect(history.contains("monitor-fired  Monitor/iris-api-errors"))
     #expect(history.contains("rollback  Deployment/iris-api"))
     // The policy alias returns to v1 (v2 is rejected), so nothing is held and v1 keeps serving.
-    #expect(agent.waitUntil(30) { models().contains("iris-classifier v1  [production]") }, "\(models())")
+    #expect(agent.waitUntil(30) { squeezed(models()).contains("iris-classifier v1 production") }, "\(models())")
     // A rejected version is not served again, even when asked for by hand.
     let back = try run(
       agentBinary(), ["rollback", "iris-api", "--to-version", "2", "--server", "http://127.0.0.1:\(agent.port)"])
@@ -243,8 +245,8 @@ import Testing
     #expect(status().contains("degraded"))
     #expect(ServingTests.sample(listen, 10).allSatisfy { $0 == 1 })
     // Not shown bad, so not rejected: v2 keeps the alias, held until `agent retry` (with traffic).
-    let models = try run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout
-    #expect(models.contains("iris-classifier v2  [production]") && !models.contains("REJECTED"), "\(models)")
+    let models = try run(agentBinary(), ["models", "iris-classifier", "--wide", "--state", repo.state]).stdout
+    #expect(squeezed(models).contains("iris-classifier v2 production") && !models.contains("rejected:"), "\(models)")
     #expect(agent.terminate(within: 20) == 0, "\(log())")
   }
 
@@ -263,7 +265,7 @@ import Testing
         _ = ServingTests.sample(listen, 10); return log().contains("✓ Deployment/iris-api rollback")
       }, "\(log())")
     #expect(ServingTests.sample(listen, 20).allSatisfy { $0 == 1 })
-    let models = try run(agentBinary(), ["models", "iris-classifier", "--state", repo.state]).stdout
+    let models = try run(agentBinary(), ["models", "iris-classifier", "--wide", "--state", repo.state]).stdout
     #expect(models.contains("monitor 'iris-api-errors' fired after the rollout"), "\(models)")
     #expect(agent.waitUntil(30) { Set(ExampleRepository.processes(under: repo.state)).count == 2 })
     // The monitor resolved with v2 gone: no rollback "back" to v2 follows.

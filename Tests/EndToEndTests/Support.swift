@@ -198,3 +198,6 @@ final class ExampleRepository {
     try change(try String(contentsOf: url, encoding: .utf8)).write(to: url, atomically: true, encoding: .utf8)
   }
 }
+
+/// Table output with each run of spaces made one, to match a row's cells in order.
+func squeezed(_ text: String) -> String { text.replacing(#/ +/#, with: " ") }
