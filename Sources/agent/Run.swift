@@ -78,7 +78,7 @@ struct RunCommand: AsyncParsableCommand {
       configuration.notify.isEmpty
       ? nil
       : Notifier(targets: configuration.notify.map { NotifyTarget(url: $0.url, events: $0.events) }) { line in
-        logger.warning("\(line)")
+        logger.warning("notification not delivered yet", metadata: ["detail": "\(line)"])
       }
     let log = Self.progressLog(logger)
     runner.progress = log
