@@ -11,7 +11,8 @@ struct PlanCommand: ParsableCommand {
     abstract: "Show the actions the agent would take, changing nothing.",
     discussion: """
       With --base, pull-request mode: what merging --head (default HEAD) into --base would change, \
-      field by field, and what the agent would then do, assuming BASE is applied. Needs no agent state.
+      field by field, and what the agent would then do: against the agent's state with --state (real \
+      version numbers), else assuming BASE is applied and converged (no agent state needed).
 
       Exit status: 0 success (with --detailed-exitcode: no changes), 2 changes (with \
       --detailed-exitcode), 1 error (including invalid manifests).
@@ -62,32 +63,48 @@ struct PlanCommand: ParsableCommand {
     let options = PlanOptions(allowDeleteAll: allowDeleteAll)
     let now = Date()
 
+    let stateFolder = source.stateFolder(configuration)
     if let base {
       let baseState = try source.desiredState(
         at: base, repository, ManifestReader(path: manifestsPath, options: .agent(configuration)))
-      let observed = ObservedState.assumingApplied(baseState, at: now)
+      // With the agent's state, the real registry and serving state (real version numbers);
+      // without, the base as if applied and converged.
+      let observed: ObservedState
+      let note: String
+      if let stateFolder {
+        observed = try Self.observe(stateFolder)
+        note = "pull-request mode: planned against the agent's state in \(stateFolder)"
+      } else {
+        observed = ObservedState.assumingApplied(baseState, at: now)
+        note =
+          "pull-request mode: the plan assumes \(base) is applied and converged; versions behind policy aliases "
+          + "are unknown here (shown from v0; give --state for the registry's numbers)"
+      }
       let plan = Planner.plan(desired: headState, observed: observed, now: now, options: options)
       return PlanReport(
         plan: plan, base: baseState.commit,
-        changes: ManifestDiff.diff(base: baseState.manifests, head: headState.manifests),
-        notes: [
-          "pull-request mode: the plan assumes \(base) is applied and converged; versions behind policy aliases are unknown here (shown as v0)"
-        ])
+        changes: ManifestDiff.diff(base: baseState.manifests, head: headState.manifests), notes: [note])
     }
-    let stateFolder = source.stateFolder(configuration)
     var notes: [String] = []
     let observed: ObservedState
     if let stateFolder {
-      guard FileManager.default.fileExists(atPath: "\(stateFolder)/state.db") else {
-        throw CommandFailure("no agent state in \(stateFolder) (state.db is missing)")
-      }
-      do { observed = try StateStore(folder: stateFolder).observe() } catch { throw CommandFailure(error.description) }
+      observed = try Self.observe(stateFolder)
     } else {
       observed = ObservedState()
       notes.append("no agent state given (--state): planned as if nothing had been applied yet")
     }
     let plan = Planner.plan(desired: headState, observed: observed, now: now, options: options)
     return PlanReport(plan: plan, notes: notes)
+  }
+}
+
+extension PlanCommand {
+  /// The agent's state in `folder`, read only.
+  static func observe(_ folder: String) throws -> ObservedState {
+    guard FileManager.default.fileExists(atPath: "\(folder)/state.db") else {
+      throw CommandFailure("no agent state in \(folder) (state.db is missing)")
+    }
+    do { return try StateStore(folder: folder).observe() } catch { throw CommandFailure(error.description) }
   }
 }
 

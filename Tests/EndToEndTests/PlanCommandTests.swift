@@ -35,6 +35,26 @@ import Testing
     #expect(summary?["changes"] as? Bool == true)
   }
 
+  @Test func aPullRequestWithTheAgentsStateShowsRealVersionsAndWhatChanged() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    let args = ["--repo", repo.path, "--path", "manifests"]
+    #expect(try run(agentBinary(), ["apply"] + args + ["--state", repo.state]).status == 0)
+    try repo.git("checkout", "-q", "-b", "tune")
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(of: #"learning_rate: "0.1""#, with: #"learning_rate: "0.05""#)
+    }
+    try repo.commit("slower learning")
+    let pr = args + ["--base", "main", "--head", "tune", "--format", "markdown"]
+    let real = try run(agentBinary(), ["plan"] + pr + ["--state", repo.state]).stdout
+    // The change where a reviewer sees it, the registry's next number, no revision digests.
+    #expect(real.contains("- Pipeline `iris-train`: `spec.params.learning_rate`: `0.1` → `0.05`"), "\(real)")
+    #expect(real.contains("| register v1 → v2 |"), "\(real)")
+    #expect(real.contains("| rollout v1 → v2 |"), "\(real)")
+    #expect(real.contains("planned against the agent's state"))
+    let assumed = try run(agentBinary(), ["plan"] + pr).stdout
+    #expect(assumed.contains("| register v0 → v1 |") && assumed.contains("give --state"), "\(assumed)")
+  }
+
   @Test func aPullRequestThatChangesNothingExitsZero() throws {
     let repo = try ExampleRepository(example: "canary-analysis")
     try repo.git("checkout", "-q", "-b", "docs")

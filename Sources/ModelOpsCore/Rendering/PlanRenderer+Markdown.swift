@@ -16,12 +16,25 @@ extension PlanRenderer {
     head += plan.actions.isEmpty ? "**No changes.**\n" : "**\(plan.summaryLine)**\n"
 
     var rows: [String] = []
+    if let changes = report.changes, !changes.isEmpty {
+      // What the pull request changes, field by field, where a reviewer sees it.
+      rows.append("\n**Changed in git:**\n")
+      for change in changes {
+        let fields = change.fields.prefix(8).map { field in
+          "`\(field.path)`: "
+            + [field.from, field.to].map { $0.map { "`\(escape($0))`" } ?? "∅" }.joined(separator: " → ")
+        }
+        let more = change.fields.count > 8 ? ", and \(change.fields.count - 8) more" : ""
+        let what = change.change == .changed ? fields.joined(separator: ", ") + more : change.change.rawValue
+        rows.append("- \(change.kind.rawValue) `\(change.name)`: \(what)")
+      }
+    }
     if !plan.actions.isEmpty {
       rows.append("\n| | resource | action | reason |\n|---|---|---|---|")
       for action in plan.actions {
         rows.append(
           "| `\(action.symbol)` | \(action.resource.kind.rawValue) `\(action.resource.name)` | "
-            + "\(escape(action.headline)) | \(escape(action.reason)) |")
+            + "\(escape(readable(action))) | \(escape(action.reason)) |")
       }
     }
     let detailsText = text(report, colour: false)
@@ -64,6 +77,26 @@ extension PlanRenderer {
       out += "\(leftOutLines) line(s) of detail. Run `agent plan --format json` for everything._\n"
     }
     return out
+  }
+
+  /// The headline without revision digests, which mean nothing to a reviewer: `rollout v3 → v4`,
+  /// with `(new replica template)` when the template changes too.
+  static func readable(_ action: Action) -> String {
+    guard action.verb == .rollout || action.verb == .rollback || action.verb == .hold, let to = action.to else {
+      return action.headline
+    }
+    func split(_ revision: String) -> (version: Substring, template: Substring?) {
+      let parts = revision.split(separator: "/", maxSplits: 1)
+      return (parts.first ?? "", parts.count > 1 ? parts[1] : nil)
+    }
+    let target = split(to)
+    let verb = action.verb == .rollout && action.from == nil ? "create" : action.verb.rawValue
+    guard let from = action.from else { return "\(verb) \(target.version)" }
+    let source = split(from)
+    let template =
+      source.template != nil && target.template != nil && source.template != target.template
+      ? " (new replica template)" : ""
+    return "\(verb) \(source.version) → \(target.version)\(template)"
   }
 
   private static func escape(_ text: String) -> String {
