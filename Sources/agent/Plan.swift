@@ -83,7 +83,8 @@ struct PlanCommand: ParsableCommand {
       let plan = Planner.plan(desired: headState, observed: observed, now: now, options: options)
       return PlanReport(
         plan: plan, base: baseState.commit,
-        changes: ManifestDiff.diff(base: baseState.manifests, head: headState.manifests), notes: [note])
+        changes: ManifestDiff.diff(base: baseState.manifests, head: headState.manifests),
+        notes: [note] + (stateFolder == nil ? [] : Self.heldBack(headState, observed, now: now)))
     }
     var notes: [String] = []
     let observed: ObservedState
@@ -94,7 +95,17 @@ struct PlanCommand: ParsableCommand {
       notes.append("no agent state given (--state): planned as if nothing had been applied yet")
     }
     let plan = Planner.plan(desired: headState, observed: observed, now: now, options: options)
-    return PlanReport(plan: plan, notes: notes)
+    return PlanReport(plan: plan, notes: notes + Self.heldBack(headState, observed, now: now))
+  }
+
+  /// Versions a policy's gates keep from an alias, and why: a plan with no change still says so.
+  static func heldBack(_ desired: DesiredState, _ observed: ObservedState, now: Date) -> [String] {
+    desired.manifests.models.keys.sorted().flatMap { name -> [String] in
+      guard let model = desired.manifests.models[name], let seen = observed.models[name] else { return [] }
+      return AliasPolicy.heldBack(model, seen, now: now).sorted { $0.key < $1.key }.map { alias, why in
+        "Model \(name): \(why), so it does not take '\(alias)'"
+      }
+    }
   }
 }
 

@@ -162,8 +162,10 @@ struct RunCommand: AsyncParsableCommand {
           desired = reader.desiredState(result, tree: repository.tree(at: commit), commit: commit)
         }
         guard let desired else { throw APIError(.serviceUnavailable, "no valid commit has been read yet") }
-        let plan = Planner.plan(desired: desired, observed: try store.observe(), now: Date())
-        return PlanRenderer.json(PlanReport(plan: plan))
+        let observed = try store.observe()
+        let plan = Planner.plan(desired: desired, observed: observed, now: Date())
+        return PlanRenderer.json(
+          PlanReport(plan: plan, notes: PlanCommand.heldBack(desired, observed, now: Date())))
       },
       events: { name, limit in try store.events(named: name, limit: limit) },
       models: { name in try store.versions(model: name) },

@@ -55,6 +55,20 @@ import Testing
     #expect(assumed.contains("| register v0 → v1 |") && assumed.contains("give --state"), "\(assumed)")
   }
 
+  @Test func aVersionAGateHoldsBackIsSaidWithWhy() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    try repo.edit("manifests/models/iris.yaml") { $0.replacingOccurrences(of: "min: 0.8}", with: "min: 0.999}") }
+    try repo.commit("an accuracy no version reaches")
+    let args = ["--repo", repo.path, "--path", "manifests", "--state", repo.state]
+    _ = try run(agentBinary(), ["apply"] + args)
+    let plan = try run(agentBinary(), ["plan"] + args).stdout
+    #expect(
+      plan.contains("Note: Model iris-classifier: v1 accuracy 0.")
+        && plan.contains("is below the gate's min 0.999, so it does not take 'production'"), "\(plan)")
+    let status = try run(agentBinary(), ["status", "--wide"] + args).stdout
+    #expect(status.contains("is below the gate's min 0.999 (not production)"), "\(status)")
+  }
+
   @Test func aPullRequestThatChangesNothingExitsZero() throws {
     let repo = try ExampleRepository(example: "canary-analysis")
     try repo.git("checkout", "-q", "-b", "docs")
