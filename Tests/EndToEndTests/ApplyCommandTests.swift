@@ -25,7 +25,7 @@ import Testing
     let table = try run(agentBinary(), ["models", "--state", q.state])
     let lines = table.stdout.split(separator: "\n").map { squeezed(String($0)) }
     #expect(
-      lines.first?.hasPrefix("MODEL VERSION ALIASES ACCURACY LOG_LOSS REGISTERED RUN COMMIT") == true, "\(table.stdout)"
+      lines.first?.hasPrefix("MODEL VERSION ALIASES ACCURACY LOG_LOSS REGISTERED RUN NOTE") == true, "\(table.stdout)"
     )
     #expect(lines.dropFirst().first?.hasPrefix("iris-classifier v1 production 0.") == true, "\(table.stdout)")
     let whole = try run(agentBinary(), ["models", "iris-classifier", "--version", "1", "--state", q.state])

@@ -28,9 +28,10 @@ public struct VersionSummary: Sendable, Hashable {
 }
 
 /// `agent models` as a table: a line per version, newest first per model, with its aliases, a
-/// column per metric (the names any listed version has), when it was registered, the run and
-/// commit it came from, and a note (rejected, garbage-collected). `agent models NAME --version N`
-/// shows one version whole.
+/// column per metric (the names any listed version has), when it was registered, the run it came
+/// from (`agent logs RUN`), and a note (rejected, garbage-collected). The commit and the rest of
+/// the lineage are in the JSON and in `agent models NAME --version N`, which shows one version
+/// whole.
 public enum ModelsTable {
   public static func render(
     _ versions: [VersionSummary], width: Int? = StatusTable.defaultWidth, timeZone: TimeZone = .current
@@ -39,7 +40,7 @@ public enum ModelsTable {
   {
     let metrics = Set(versions.flatMap(\.metrics.keys)).sorted()
     let header =
-      ["MODEL", "VERSION", "ALIASES"] + metrics.map { $0.uppercased() } + ["REGISTERED", "RUN", "COMMIT", "NOTE"]
+      ["MODEL", "VERSION", "ALIASES"] + metrics.map { $0.uppercased() } + ["REGISTERED", "RUN", "NOTE"]
     let formatter = DateFormatter()
     formatter.dateFormat = "yyyy-MM-dd HH:mm"
     formatter.timeZone = timeZone
@@ -48,8 +49,7 @@ public enum ModelsTable {
     let rows = sorted.map { v -> [String] in
       let aliases = v.aliases.isEmpty ? "-" : v.aliases.joined(separator: ",")
       let values: [String] = metrics.map { name in v.metrics[name].map(format) ?? "-" }
-      let commit = v.commit.map { String($0.prefix(12)) } ?? "-"
-      let tail: [String] = [formatter.string(from: v.createdAt), v.run ?? "-", commit, v.note ?? ""]
+      let tail: [String] = [formatter.string(from: v.createdAt), v.run ?? "-", v.note ?? ""]
       return [v.model, "v\(v.version)", aliases] + values + tail
     }
     return TextTable.render(header: header, rows: rows, width: width)

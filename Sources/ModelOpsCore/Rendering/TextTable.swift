@@ -22,7 +22,7 @@ public enum TextTable {
         out += (row.map { paint($0, index, cell) } ?? cell) + padding
       }
       var last = cells.last ?? ""
-      if let width, lead + last.count > width {
+      if let width, !last.isEmpty, lead + last.count > width {
         last = String(last.prefix(max(8, width - lead - 1))) + "…"
       }
       var text = out + last
