@@ -44,6 +44,9 @@ public struct VersionRecord: Sendable, Hashable, Codable {
   public var aliases: [String]
   /// When its artifact was garbage-collected (`retain`); nil while it is stored.
   public var collectedAt: Date?
+  /// Why a policy alias did not take it (`held back from production: accuracy 0.938 is below the
+  /// gate's min 0.99`), when the manifests are known (the running agent's answer).
+  public var heldBack: String?
 }
 
 extension StateStore {

@@ -68,7 +68,8 @@ struct ModelsCommand: ParsableCommand {
         VersionSummary(
           model: v.model, version: v.version, aliases: v.aliases, metrics: v.metrics, createdAt: v.createdAt,
           run: v.lineage["run"], commit: v.lineage["commit"],
-          note: v.rejectedReason.map { "rejected: \($0)" } ?? (v.collectedAt != nil ? "artifact collected" : nil))
+          note: v.rejectedReason.map { "rejected: \($0)" } ?? v.heldBack
+            ?? (v.collectedAt != nil ? "artifact collected" : nil))
       }
       print(ModelsTable.render(summaries, width: wide ? nil : Terminal.columns(fd: 1)), terminator: "")
     }

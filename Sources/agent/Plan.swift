@@ -102,8 +102,8 @@ struct PlanCommand: ParsableCommand {
   static func heldBack(_ desired: DesiredState, _ observed: ObservedState, now: Date) -> [String] {
     desired.manifests.models.keys.sorted().flatMap { name -> [String] in
       guard let model = desired.manifests.models[name], let seen = observed.models[name] else { return [] }
-      return AliasPolicy.heldBack(model, seen, now: now).sorted { $0.key < $1.key }.map { alias, why in
-        "Model \(name): \(why), so it does not take '\(alias)'"
+      return AliasPolicy.heldBack(model, seen, now: now).sorted { $0.key < $1.key }.map { alias, held in
+        "Model \(name): \(held.description), so it does not take '\(alias)'"
       }
     }
   }

@@ -168,7 +168,21 @@ struct RunCommand: AsyncParsableCommand {
           PlanReport(plan: plan, notes: PlanCommand.heldBack(desired, observed, now: Date())))
       },
       events: { name, limit in try store.events(named: name, limit: limit) },
-      models: { name in try store.versions(model: name) },
+      models: { name in
+        var versions = try store.versions(model: name)
+        guard let desired = watcher.desired else { return versions }
+        let observed = try store.observe()
+        for (model, manifest) in desired.manifests.models {
+          guard let seen = observed.models[model] else { continue }
+          for (alias, held) in AliasPolicy.heldBack(manifest, seen, now: Date()) {
+            for index in versions.indices
+            where versions[index].model == model && versions[index].version == held.version {
+              versions[index].heldBack = "held back from \(alias): \(held.reason)"
+            }
+          }
+        }
+        return versions
+      },
       run: { id in try store.run(id: id) },
       rollback: { name, version in
         guard let deployment = watcher.desired?.manifests.deployments[name] else { return false }

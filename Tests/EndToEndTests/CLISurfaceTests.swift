@@ -31,8 +31,17 @@ import Testing
     #expect(taken.status == 1)
     #expect(
       taken.stderr.contains("ask the running agent instead: agent rollback iris-api --server \(server)"), "\(taken)")
+
+    // A version the gate holds back: `models` says so, and why.
+    try repo.edit("manifests/models/iris.yaml") { $0.replacingOccurrences(of: "min: 0.8}", with: "min: 0.999}") }
+    try repo.edit("manifests/pipelines/iris-train.yaml") {
+      $0.replacingOccurrences(of: #"seed: "7""#, with: #"seed: "8""#)
+    }
+    try repo.commit("a gate no version passes")
+    let held = { (try? run(agentBinary(), ["models", "iris-classifier", "--wide", "--server", server]).stdout) ?? "" }
+    #expect(agent.waitUntil(120) { held().contains("held back from production: accuracy ") }, "\(held())\n\(log())")
+    #expect(squeezed(held()).contains("iris-classifier v2 - "), "\(held())")
     #expect(agent.terminate(within: 20) == 0, "\(log())")
-    withExtendedLifetime(repo) {}
   }
 
   @Test func theInstallScriptPutsCompletionsAndAManPageBesideTheBinary() throws {

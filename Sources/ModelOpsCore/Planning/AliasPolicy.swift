@@ -46,10 +46,19 @@ public enum AliasPolicy {
     seen.versions.filter { failure(of: $0, rule, seen, now: now) == nil }.max { $0.version < $1.version }
   }
 
+  /// A version a policy did not take, and why.
+  public struct HeldBack: Sendable, Hashable {
+    public var version: Int
+    public var reason: String
+
+    /// `v5 accuracy 0.938 is below the gate's min 0.99`.
+    public var description: String { "v\(version) \(reason)" }
+  }
+
   /// For each `latest-passing` alias of `model`, the newest version above the alias's own that
-  /// it did not take, and why (`v5: accuracy 0.938 is below the gate's min 0.99`).
-  public static func heldBack(_ model: Model, _ seen: ObservedModel, now: Date) -> [String: String] {
-    var held: [String: String] = [:]
+  /// it did not take, and why.
+  public static func heldBack(_ model: Model, _ seen: ObservedModel, now: Date) -> [String: HeldBack] {
+    var held: [String: HeldBack] = [:]
     for alias in model.spec.aliases {
       guard case .latestPassing(let rule) = alias.target else { continue }
       let current = seen.current(alias.name) ?? 0
@@ -58,7 +67,7 @@ public enum AliasPolicy {
         ),
         let reason = failure(of: newest, rule, seen, now: now)
       else { continue }
-      held[alias.name] = "v\(newest.version) \(reason)"
+      held[alias.name] = HeldBack(version: newest.version, reason: reason)
     }
     return held
   }

@@ -76,8 +76,8 @@ public enum StatusReport {
       }
       // Why a newer version did not take an alias, and which deployment serves another version
       // than the alias it follows (a rollback, a rollout in progress).
-      let held = AliasPolicy.heldBack(model, seen, now: now).sorted { $0.key < $1.key }.map { alias, why in
-        "\(why) (not \(alias))"
+      let held = AliasPolicy.heldBack(model, seen, now: now).sorted { $0.key < $1.key }.map { alias, held in
+        "\(held.description) (not \(alias))"
       }
       let serving = desired.manifests.deployments.values.filter { $0.spec.model.model == id.name }
         .sorted { $0.metadata.name < $1.metadata.name }
