@@ -105,7 +105,7 @@ let baseFiles = [
     #expect(versions.map(\.version) == [1])
     #expect(versions.first?.aliases == ["staging"])
     #expect(versions.first?.metrics == ["accuracy": 0.9])
-    #expect(versions.first?.lineage["inputs"] == #"{"labels":"abc123"}"#)
+    #expect(versions.first?.inputs == ["labels": "abc123"])
     let second = try h.apply()
     #expect(second.executed.isEmpty)
     #expect(try h.store.versions(model: "clf").count == 1)
