@@ -6,6 +6,9 @@ public struct ObjectID: Sendable, Hashable, CustomStringConvertible {
   public var hex: String
   public var description: String { hex }
 
+  /// An id from its 40 hex characters.
+  public init(hex: String) { self.hex = hex }
+
   init(_ oid: UnsafePointer<git_oid>) {
     var buffer = [CChar](repeating: 0, count: Int(GIT_OID_HEXSZ) + 1)
     git_oid_tostr(&buffer, buffer.count, oid)

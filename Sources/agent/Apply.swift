@@ -90,9 +90,16 @@ struct LocalReconciler {
       throw CommandFailure("\(error)\nask the running agent instead: \(viaServer) --server \(url)")
     }
     let repository = try source.repository(configuration)
-    let desired = try source.desiredState(
+    var desired = try source.desiredState(
       at: source.defaultRef(configuration), repository,
       ManifestReader(path: source.manifestsPath(configuration), options: .agent(configuration)))
+    // `source.verify`: an unsigned or wrongly signed commit is not applied, by hand either.
+    if let configuration, let verifier = try RunCommand.verifier(configuration.source), let commit = desired.commit {
+      switch verifier.verify(repository, commit) {
+      case .success(let signer): desired.signer = signer
+      case .failure(let refusal): throw CommandFailure("\(refusal); nothing is applied")
+      }
+    }
     let store: StateStore
     do { store = try StateStore(folder: folder) } catch { throw CommandFailure(error.description) }
     let registry = (configuration?.registry ?? .builtin).driver(store: store, folder: folder)

@@ -85,7 +85,7 @@ struct ModelsCommand: ParsableCommand {
     let collected = v.collectedAt.map { " (garbage-collected \($0.formatted(.iso8601)))" } ?? ""
     print("  artifact: \(v.artifactDigest ?? "-")\(collected)")
     print("  registered: \(v.createdAt.formatted(.iso8601))")
-    for key in ["commit", "run", "pipeline", "pipelineDigest", "startedAt", "finishedAt"] {
+    for key in ["commit", "signer", "run", "pipeline", "pipelineDigest", "startedAt", "finishedAt"] {
       if let value = v.lineage[key], !value.isEmpty { print("  \(key): \(value)") }
     }
     for (label, values) in [("params", v.params), ("inputs", v.inputs)] {

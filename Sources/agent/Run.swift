@@ -97,7 +97,11 @@ struct RunCommand: AsyncParsableCommand {
       progress: log)
     let watcher = SourceWatcher(
       fetch: fetch, branch: source.branch, reader: ManifestReader(path: source.path, options: .agent(configuration)),
-      store: store)
+      store: store, verifier: try Self.verifier(source)
+    ) { commit, reason in
+      notifier?.send(
+        Notification(event: "apply-failed", resource: "Model/*", reason: reason, commit: commit, at: Date()))
+    }
     let state = DaemonState()
     let interval = Duration.milliseconds(source.interval.milliseconds)
     let loop = ReconcileLoop(
@@ -267,6 +271,16 @@ struct RunCommand: AsyncParsableCommand {
         "modelops_rollout_weight{deployment=\"\(record.name)\"} \(record.rollout == nil ? 0 : record.rolloutWeight)\n"
     }
     return out
+  }
+
+  /// `source.verify`'s checker; a missing or unreadable file is a configuration error at start.
+  static func verifier(_ source: AgentConfig.Source) throws -> CommitVerifier? {
+    guard source.allowedSigners != nil || source.gpgKeyring != nil else { return nil }
+    do {
+      return try CommitVerifier(allowedSigners: source.allowedSigners, gpgKeyring: source.gpgKeyring)
+    } catch {
+      throw CommandFailure("\(error)")
+    }
   }
 
   /// The repository to read, and how a cycle refreshes it: a local path is read as it is; a

@@ -78,10 +78,11 @@ func agent(_ arguments: String..., in directory: URL = repositoryRoot, environme
 
 /// The git CLI in `folder`, as a test user; throws with git's stderr when it fails.
 @discardableResult
-func gitCommand(_ arguments: [String], in folder: URL) throws -> Outcome {
+func gitCommand(_ arguments: [String], in folder: URL, environment: [String: String] = [:]) throws -> Outcome {
   let outcome = try run(
     URL(fileURLWithPath: "/usr/bin/env"),
-    ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: folder)
+    ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"] + arguments, in: folder,
+    environment: environment)
   guard outcome.status == 0 else { throw TestFailure("git \(arguments): \(outcome.stderr)") }
   return outcome
 }

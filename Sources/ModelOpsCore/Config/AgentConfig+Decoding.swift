@@ -141,9 +141,15 @@ enum ConfigDecoder {
           file: file, passphrase: key["passphrase"].flatMap { secret($0, "source.auth.sshKey.passphrase", c) })
       }
     }
-    if let n = f["verify"], let v = Fields(n, path: "source.verify", allowed: ["allowedSigners"], context: c) {
-      source.allowedSigners = v.required("allowedSigners").flatMap {
-        c.nonEmptyString($0, "source.verify.allowedSigners")
+    if let n = f["verify"],
+      let v = Fields(n, path: "source.verify", allowed: ["allowedSigners", "gpgKeyring"], context: c)
+    {
+      source.allowedSigners = v["allowedSigners"].flatMap { c.nonEmptyString($0, "source.verify.allowedSigners") }
+      source.gpgKeyring = v["gpgKeyring"].flatMap { c.nonEmptyString($0, "source.verify.gpgKeyring") }
+      if v["allowedSigners"] == nil, v["gpgKeyring"] == nil {
+        c.error(
+          "'source.verify' needs 'allowedSigners' (an OpenSSH allowed_signers file) or 'gpgKeyring' (a GPG keyring)",
+          at: n)
       }
     }
     return source

@@ -9,8 +9,10 @@ public struct AgentConfig: Sendable, Hashable {
     public var path = ""
     public var interval = ManifestDuration.seconds(30)
     public var auth: Auth?
-    /// `allowed_signers` file: apply only commits signed by these keys.
+    /// `allowed_signers` file: apply only commits signed by these SSH keys.
     public var allowedSigners: String?
+    /// A GPG keyring: apply only commits signed by its keys (with or beside `allowedSigners`).
+    public var gpgKeyring: String?
   }
 
   public enum Auth: Sendable, Hashable {

@@ -7,6 +7,8 @@ public struct DesiredState: Sendable, Hashable {
   public var workdirDigests: [String: String]
   /// `md5` recorded in each DVC pointer, by pipeline and input name.
   public var dvcDigests: [String: [String: String]]
+  /// Who signed the commit, as `source.verify` checked it (nil when not verified).
+  public var signer: String?
 
   public init(
     commit: String?, manifests: ManifestSet, workdirDigests: [String: String] = [:],

@@ -14,13 +14,16 @@ public struct SourceReport: Sendable, Hashable, Codable {
   public var errorCount = 0
   /// The last fetch's failure (the agent goes on with what it read before).
   public var fetchError: String?
+  /// Who signed the commit reconciled (`source.verify`).
+  public var signer: String?
 
   public static let maxErrors = 20
 
   public init(
     head: String? = nil, reconciled: String? = nil, invalidHead: String? = nil, errors: [String] = [],
-    errorCount: Int = 0, fetchError: String? = nil
+    errorCount: Int = 0, fetchError: String? = nil, signer: String? = nil
   ) {
+    self.signer = signer
     self.head = head
     self.reconciled = reconciled
     self.invalidHead = invalidHead
@@ -40,7 +43,7 @@ public struct SourceReport: Sendable, Hashable, Codable {
       lines += errors.map { "  " + $0 }
       if errorCount > errors.count { lines.append("  … and \(errorCount - errors.count) more (agent validate)") }
     } else {
-      lines.append("Commit \(short(reconciled ?? head))")
+      lines.append("Commit \(short(reconciled ?? head))" + (signer.map { ", signed by \($0)" } ?? ""))
     }
     if let fetchError { lines.append("The last fetch failed (retried every interval): \(fetchError)") }
     return lines

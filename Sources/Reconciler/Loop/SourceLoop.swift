@@ -40,6 +40,8 @@ public struct SourceLoop: Service {
         logger.info("new commit", metadata: ["commit": "\(head.prefix(12))"])
       }
       if let invalid = outcome.invalidHead, invalid != lastInvalid {
+        // A pass records it (status, /metrics) now rather than at the next interval.
+        wakeup.reconcileNow()
         logger.error(
           "the head commit has invalid manifests: nothing of it is applied",
           metadata: [

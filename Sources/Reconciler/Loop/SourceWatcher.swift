@@ -32,14 +32,23 @@ public final class SourceWatcher: @unchecked Sendable {
   private let store: StateStore
   private var reportedInvalid: String?
   private let latest = Mutex<(desired: DesiredState?, outcome: SourceOutcome)>((nil, SourceOutcome()))
+  /// `source.verify`: only commits it accepts are applied.
+  private let verifier: CommitVerifier?
+  /// What the verifier said of the last commits it checked (a head is checked once).
+  private var verdicts: [String: Result<String, VerificationRefused>] = [:]
+  /// Tells the `notify` targets that a head was not applied (`apply-failed`).
+  private let notify: @Sendable (_ commit: String, _ reason: String) -> Void
 
   public init(
-    fetch: @escaping @Sendable () throws -> GitRepository, branch: String, reader: ManifestReader, store: StateStore
+    fetch: @escaping @Sendable () throws -> GitRepository, branch: String, reader: ManifestReader, store: StateStore,
+    verifier: CommitVerifier? = nil, notify: @escaping @Sendable (String, String) -> Void = { _, _ in }
   ) {
     self.fetch = fetch
     self.branch = branch
     self.reader = reader
     self.store = store
+    self.verifier = verifier
+    self.notify = notify
   }
 
   /// The last valid desired state (nil before the first valid commit was read).
@@ -52,7 +61,7 @@ public final class SourceWatcher: @unchecked Sendable {
     let (desired, outcome) = latest.withLock { ($0.desired, $0.outcome) }
     return SourceReport(
       head: outcome.head, reconciled: desired?.commit, invalidHead: outcome.invalidHead, errors: outcome.invalidErrors,
-      errorCount: outcome.invalidErrorCount, fetchError: outcome.error)
+      errorCount: outcome.invalidErrorCount, fetchError: outcome.error, signer: desired?.signer)
   }
 
   /// Fetches and reads the head; returns whether the desired state changed.
@@ -69,15 +78,23 @@ public final class SourceWatcher: @unchecked Sendable {
       outcome.head = commit.id.hex
       let tree = repository.tree(at: commit)
       let result = reader.load(tree)
-      if result.isValid {
-        if desired?.commit != commit.id.hex { desired = reader.desiredState(result, tree: tree, commit: commit) }
-        reportedInvalid = nil
+      let head = commit.id.hex
+      if !result.isValid {
+        let errors = result.diagnostics.filter { $0.severity == .error }.map(\.description)
+        refuse(head, errors, &outcome, summary: "has invalid manifests")
+      } else if case .failure(let refusal) = verdict(repository, head) {
+        refuse(head, [refusal.description], &outcome, summary: "is not verified (source.verify)")
       } else {
-        outcome.invalidHead = commit.id.hex
-        let errors = result.diagnostics.filter { $0.severity == .error }
-        outcome.invalidErrors = errors.prefix(SourceReport.maxErrors).map(\.description)
-        outcome.invalidErrorCount = errors.count
-        reportInvalid(commit.id.hex, result)
+        if desired?.commit != head {
+          desired = reader.desiredState(result, tree: tree, commit: commit)
+          if case .success(let signer)? = verdicts[head] {
+            desired?.signer = signer
+            try? store.appendEvent(
+              kind: "verified", resource: ResourceID(.model, "*"), commit: head, cause: "source.verify",
+              message: "commit \(head.prefix(12)) signed by \(signer)", at: Date())
+          }
+        }
+        reportedInvalid = nil
       }
     } catch {
       outcome.error = "\(error)"
@@ -91,13 +108,29 @@ public final class SourceWatcher: @unchecked Sendable {
     return changed
   }
 
-  private func reportInvalid(_ commit: String, _ result: LoadResult) {
+  /// The verifier's answer for a commit (checked once; success with no verifier).
+  private func verdict(_ repository: GitRepository, _ commit: String) -> Result<String, VerificationRefused>? {
+    guard let verifier else { return nil }
+    if let known = verdicts[commit] { return known }
+    if verdicts.count > 64 { verdicts.removeAll() }
+    let answer = verifier.verify(repository, commit)
+    verdicts[commit] = answer
+    return answer
+  }
+
+  /// A head that is not applied: the last valid commit keeps being reconciled; the reason is in
+  /// the outcome (status, metrics), and an `apply-failed` event and notification, once per commit.
+  private func refuse(_ commit: String, _ errors: [String], _ outcome: inout SourceOutcome, summary: String) {
+    outcome.invalidHead = commit
+    outcome.invalidErrors = Array(errors.prefix(SourceReport.maxErrors))
+    outcome.invalidErrorCount = errors.count
     guard reportedInvalid != commit else { return }
     reportedInvalid = commit
-    let errors = result.diagnostics.prefix(5).map(\.description).joined(separator: "; ")
+    let message =
+      "\(errors.count) error(s), nothing of this commit is applied: " + errors.prefix(5).joined(separator: "; ")
     try? store.appendEvent(
       kind: "apply-failed", resource: ResourceID(.model, "*"), commit: commit,
-      cause: "commit \(commit.prefix(12)) has invalid manifests",
-      message: "\(result.diagnostics.count) error(s), nothing of this commit is applied: \(errors)", at: Date())
+      cause: "commit \(commit.prefix(12)) \(summary)", message: message, at: Date())
+    notify(commit, "commit \(commit.prefix(12)) \(summary): " + errors.prefix(3).joined(separator: "; "))
   }
 }

@@ -125,7 +125,7 @@ public struct TrainingRunner: Sendable {
         "commit": commitID, "pipeline": pipeline.metadata.name, "pipelineDigest": desired.specDigest(of: pipeline),
         "params": Self.json(pipeline.spec.params), "inputs": Self.json(inputDigests), "run": runID,
         "startedAt": iso.string(from: now),
-      ])
+      ].merging(desired.signer.map { ["signer": $0] } ?? [:]) { a, _ in a })
   }
 
   static func stamp(_ date: Date) -> String {
