@@ -28,13 +28,23 @@ public final class ManifestReader {
   /// The manifests at a commit, loaded or taken from the cache.
   public func load(_ tree: GitTree) -> LoadResult {
     let id = try? tree.objectID(at: path)
-    if let id, let cached, cached.tree == id { return cached.result }
+    if let id, let cached, cached.tree == id { return Self.checkingPaths(cached.result, tree) }
     parses += 1
     cached = nil
     let result = ManifestLoader.load(from: tree, path: path, options: options, cache: &files)
     filesParsed += files.lastParsed
     cached = result.readOutsidePath ? nil : id.map { (tree: $0, result: result) }
-    return result
+    return Self.checkingPaths(result, tree)
+  }
+
+  /// The paths pipelines read lie outside the manifests (a cached load says nothing of them):
+  /// checked at every commit, a few tree lookups per pipeline.
+  private static func checkingPaths(_ result: LoadResult, _ tree: GitTree) -> LoadResult {
+    let errors = RepositoryPaths.check(result.manifests, in: tree)
+    guard !errors.isEmpty else { return result }
+    var checked = result
+    checked.diagnostics = (checked.diagnostics + errors).sortedForDisplay()
+    return checked
   }
 
   /// The desired state of a valid load: the manifests plus each pipeline's workdir tree id and
