@@ -14,6 +14,12 @@ public struct GitError: Error, Sendable, CustomStringConvertible {
 
   /// Reads libgit2's last error for a failed call.
   static func last(_ operation: String, code: Int32) -> GitError {
+    // After refused credentials libgit2's last error may be another, older one (a config lookup's).
+    if code == GIT_EAUTH.rawValue {
+      return GitError(
+        operation: operation, code: code,
+        message: "the remote refused the credentials: check source.auth (the token, or the SSH key and its passphrase)")
+    }
     let message = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "unknown error"
     return GitError(operation: operation, code: code, message: redactURLs(in: message))
   }

@@ -71,8 +71,11 @@ public enum AgentServer {
   /// Compares the bearer token in constant time, so its bytes cannot be guessed by timing.
   static func authorised(_ request: Request, _ token: String?) -> Bool {
     guard let token else { return true }
-    guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
-    return constantTimeEqual(String(header.dropFirst("Bearer ".count)), token)
+    // `Bearer TOKEN`; the scheme is case-insensitive (RFC 9110 §11.1).
+    guard let header = request.headers[.authorization], let space = header.firstIndex(of: " "),
+      header[..<space].lowercased() == "bearer"
+    else { return false }
+    return constantTimeEqual(header[header.index(after: space)...].trimmingCharacters(in: .whitespaces), token)
   }
 
   /// The agent's own metrics, Prometheus text format, all named `modelops_*`.

@@ -111,6 +111,15 @@ struct RunCommand: AsyncParsableCommand {
     let runs = RunSupervisor(reconciler: reconciler, state: state, logger: logger)
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
+    if token == nil {
+      // Without a token, whoever reaches the API can roll back, promote and post alerts: only the
+      // host's own processes may (loopback), and the log says so.
+      guard Self.isLoopback(listen.host) else {
+        throw CommandFailure(
+          "api.listen \(listen) is reachable from other hosts, and api.token is not set: anyone who can reach it "
+            + "could roll back or promote deployments and post alerts. Set api.token, or listen on 127.0.0.1")
+      }
+    }
     var api = Self.api(
       store: store, repository: repository, manifestsPath: source.path, options: .agent(configuration),
       watcher: watcher,
@@ -126,6 +135,11 @@ struct RunCommand: AsyncParsableCommand {
         "source": "\(redactURLs(in: source.url))", "branch": "\(source.branch)", "state": "\(folder)",
         "listen": "\(listen)",
       ])
+    if token == nil {
+      logger.warning(
+        "the API has no token: any process on this host can roll back or promote deployments and post alerts; set api.token",
+        metadata: ["listen": "\(listen)"])
+    }
     let group = ServiceGroup(
       configuration: .init(
         // Shut down in reverse order: the reconcile loop first (no new work), then the source
@@ -271,6 +285,11 @@ struct RunCommand: AsyncParsableCommand {
         "modelops_rollout_weight{deployment=\"\(record.name)\"} \(record.rollout == nil ? 0 : record.rolloutWeight)\n"
     }
     return out
+  }
+
+  /// Whether an address is only reachable from this host.
+  static func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host.hasPrefix("127.")
   }
 
   /// `source.verify`'s checker; a missing or unreadable file is a configuration error at start.

@@ -179,7 +179,9 @@ import Testing
       try GitMirror.sync(url: url, into: served.path + "/state/bad.git", credentials: .token("t0ken-wrong"))
     } throws: { error in
       let text = "\(error)"
+      // Said as what it is (libgit2's own last error may be a stale, unrelated one).
       return text.contains("cloning \(url)") && !text.contains("t0ken")
+        && text.contains("the remote refused the credentials: check source.auth")
     }
     #expect(throws: GitError.self) {
       try GitMirror.sync(url: url, into: served.path + "/state/none.git", credentials: .none)
