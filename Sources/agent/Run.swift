@@ -106,7 +106,9 @@ struct RunCommand: AsyncParsableCommand {
     let interval = Duration.milliseconds(source.interval.milliseconds)
     let loop = ReconcileLoop(
       watcher: watcher, reconciler: reconciler, state: state, interval: interval, logger: logger, shutdown: shutdown)
-    let sourceLoop = SourceLoop(watcher: watcher, state: state, interval: interval, logger: logger)
+    let sourceLoop = SourceLoop(
+      watcher: watcher, state: state, interval: interval,
+      timeout: .milliseconds(source.fetchTimeout.milliseconds), logger: logger)
     let supervisor = ReplicaSupervisor(serving: serving, state: state, logger: logger)
     let runs = RunSupervisor(reconciler: reconciler, state: state, logger: logger)
     let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
@@ -311,13 +313,20 @@ struct RunCommand: AsyncParsableCommand {
       let local = try GitRepository.open(source.url)
       return (local, { local })
     }
-    let mirror = try GitMirror.sync(
-      url: source.url, into: GitMirror.folder(for: source.url, under: stateFolder), credentials: credentials)
+    // A mirror already there (a restart) is read at once and fetched by the source loop, so a
+    // remote that does not answer delays nothing at start; only a first start clones.
+    let folder = GitMirror.folder(for: source.url, under: stateFolder)
+    let mirror =
+      FileManager.default.fileExists(atPath: folder + "/HEAD")
+      ? try GitRepository.open(folder, mirror: true)
+      : try GitMirror.sync(url: source.url, into: folder, credentials: credentials)
     let url = source.url
     return (
       mirror,
       {
-        try GitMirror.fetch(mirror, url: url, credentials: credentials)
+        // Fetched through a handle of its own: a fetch that hangs holds only that handle's lock,
+        // never the one checkouts, status and rollouts read through.
+        try GitMirror.fetch(try GitRepository.open(folder, mirror: true), url: url, credentials: credentials)
         return mirror
       }
     )

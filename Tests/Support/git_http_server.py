@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 ROOT, TOKEN = sys.argv[1], sys.argv[2]
 BACKEND = "/usr/lib/git-core/git-http-backend"
@@ -27,6 +28,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return password == TOKEN
 
     def handle_git(self):
+        # A remote that accepts the connection and never answers, while ROOT/STALL exists.
+        while os.path.exists(os.path.join(ROOT, "STALL")):
+            time.sleep(0.1)
         if not self.authorised():
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')

@@ -113,7 +113,7 @@ enum ConfigDecoder {
   }
 
   private static func decodeSource(_ node: YAMLNode, _ c: DecodeContext) -> AgentConfig.Source? {
-    let allowed = ["url", "branch", "path", "interval", "auth", "verify"]
+    let allowed = ["url", "branch", "path", "interval", "fetchTimeout", "auth", "verify"]
     guard let f = Fields(node, path: "source", allowed: allowed, context: c),
       let url = f.required("url").flatMap({ c.nonEmptyString($0, "source.url") })
     else { return nil }
@@ -130,6 +130,9 @@ enum ConfigDecoder {
       }
     }
     if let n = f["interval"] { source.interval = c.duration(n, "source.interval") ?? source.interval }
+    if let n = f["fetchTimeout"] {
+      source.fetchTimeout = c.duration(n, "source.fetchTimeout") ?? source.fetchTimeout
+    }
     if let n = f["auth"], let a = Fields(n, path: "source.auth", allowed: ["token", "sshKey"], context: c) {
       if let t = a["token"] {
         source.auth = secret(t, "source.auth.token", c).map { .token($0) }

@@ -8,6 +8,8 @@ public struct AgentConfig: Sendable, Hashable {
     /// Repo-relative folder of the manifests (`""`: the root).
     public var path = ""
     public var interval = ManifestDuration.seconds(30)
+    /// How long a fetch may take before the cycle reports it failed (a stalled remote).
+    public var fetchTimeout = ManifestDuration.seconds(120)
     public var auth: Auth?
     /// `allowed_signers` file: apply only commits signed by these SSH keys.
     public var allowedSigners: String?

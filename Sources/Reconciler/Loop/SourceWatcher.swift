@@ -56,6 +56,12 @@ public final class SourceWatcher: @unchecked Sendable {
   /// What the last fetch found.
   public var outcome: SourceOutcome { latest.withLock { $0.outcome } }
 
+  /// A fetch that has not finished by its deadline: reported as the outcome's error (status,
+  /// metrics) while the last valid desired state stays.
+  public func fetchStalled(_ message: String) {
+    latest.withLock { $0.outcome.error = message }
+  }
+
   /// The source as `agent status` shows it.
   public var report: SourceReport {
     let (desired, outcome) = latest.withLock { ($0.desired, $0.outcome) }
