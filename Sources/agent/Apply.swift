@@ -107,6 +107,8 @@ struct LocalReconciler {
     var runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     runner.docker = runtime.training(stateFolder: folder)
     runner.maxConcurrentRuns = configuration?.maxConcurrentRuns ?? 2
+    let runAs = try RunCommand.runAs(configuration)
+    runner.runAs = runAs
     let progress: ProgressSink = { line in Terminal.standardError.write(line.message + "\n") }
     runner.progress = progress
     let serving = ServingExecutor(
@@ -114,7 +116,7 @@ struct LocalReconciler {
       router: DetachedRouter(stateFolder: folder, logger: Logger(label: "modelops.apply")),
       docker: runtime.docker(stateFolder: folder),
       defaultRuntime: runtime.deploymentDefault, manifestsPath: source.manifestsPath(configuration),
-      loadOptions: .agent(configuration), progress: progress)
+      loadOptions: .agent(configuration), runAs: runAs, progress: progress)
     let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving, progress: progress)
     return LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
   }

@@ -70,6 +70,8 @@ struct RunCommand: AsyncParsableCommand {
     var runner = TrainingRunner(store: store, registry: registry, repository: repository, stateFolder: folder)
     runner.docker = configuration.runtime.training(stateFolder: folder)
     runner.maxConcurrentRuns = configuration.maxConcurrentRuns
+    let runAs = try Self.runAs(configuration)
+    runner.runAs = runAs
     let shutdown = ShutdownFlag()
     // The stable endpoints are served by a router process that outlives this agent (adopted if
     // one runs already): stopping or killing the agent never takes a model offline.
@@ -89,7 +91,7 @@ struct RunCommand: AsyncParsableCommand {
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),
       defaultRuntime: configuration.runtime.deploymentDefault, manifestsPath: source.path,
-      loadOptions: .agent(configuration), progress: log)
+      loadOptions: .agent(configuration), runAs: runAs, progress: log)
     let writeBack =
       configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
     let reconciler = Reconciler(
@@ -137,6 +139,10 @@ struct RunCommand: AsyncParsableCommand {
         "source": "\(redactURLs(in: source.url))", "branch": "\(source.branch)", "state": "\(folder)",
         "listen": "\(listen)",
       ])
+    if runAs == nil, geteuid() == 0 {
+      logger.warning(
+        "training steps and replicas run as root, like the agent, and can read its environment; set runAs (e.g. nobody)")
+    }
     if token == nil {
       logger.warning(
         "the API has no token: any process on this host can roll back or promote deployments and post alerts; set api.token",
@@ -287,6 +293,20 @@ struct RunCommand: AsyncParsableCommand {
         "modelops_rollout_weight{deployment=\"\(record.name)\"} \(record.rollout == nil ? 0 : record.rolloutWeight)\n"
     }
     return out
+  }
+
+  /// The user steps and replicas run as (`runAs`: a user, so that they cannot read the agent's
+  /// memory, environment or state); absent or `agent`: the agent's own user.
+  static func runAs(_ configuration: AgentConfig?) throws -> RunAs? {
+    let wanted = configuration?.runAs ?? "agent"
+    guard wanted != "agent" else { return nil }
+    guard let user = RunAs.named(wanted) else {
+      throw CommandFailure("runAs: no user named '\(wanted)' on this host (or 'agent' for the agent's own user)")
+    }
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+      throw CommandFailure("runAs \(wanted) needs /usr/bin/setpriv (util-linux), which is missing")
+    }
+    return user
   }
 
   /// Whether an address is only reachable from this host.

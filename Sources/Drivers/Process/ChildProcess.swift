@@ -26,8 +26,12 @@ public struct ChildProcess: Sendable {
   /// Starts `argv` in `directory` with exactly `environment`, stdout and stderr to `log`;
   /// `memoryLimit` (bytes) caps its address space where the OS allows.
   public static func spawn(
-    _ argv: [String], in directory: String, environment: [String: String], log: String, memoryLimit: Int64? = nil
+    _ argv: [String], in directory: String, environment: [String: String], log: String, memoryLimit: Int64? = nil,
+    runAs: RunAs? = nil
   ) throws -> ChildProcess {
+    guard !argv.isEmpty else { throw RunError("empty command") }
+    // The log is opened by the agent; the program then runs as `runAs` (the directory entered first).
+    let argv = runAs?.wrap(argv) ?? argv
     guard let program = argv.first else { throw RunError("empty command") }
     // Enter the directory through sh, then exec the program itself: argv reaches it unchanged.
     let limit = memoryLimit.map { "ulimit -v \(max($0 / 1024, 1)) && " } ?? ""

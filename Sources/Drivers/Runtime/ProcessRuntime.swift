@@ -9,7 +9,10 @@ import Foundation
 /// Replicas run in their own process groups, so they outlive an agent that crashes or restarts;
 /// the next agent adopts them by pid and start time instead of starting duplicates.
 public struct ProcessRuntime: ReplicaRuntime {
-  public init() {}
+  /// The user replicas run as (nil: the agent's).
+  public var runAs: RunAs?
+
+  public init(runAs: RunAs? = nil) { self.runAs = runAs }
 
   public func start(_ spec: ReplicaSpec) throws -> ReplicaHandle {
     var environment = ChildEnvironment.base()
@@ -19,7 +22,8 @@ public struct ProcessRuntime: ReplicaRuntime {
     environment["MODELOPS_MODEL_VERSION"] = String(spec.modelVersion)
     environment["MODELOPS_MODEL_PATH"] = spec.modelPath
     let child = try ChildProcess.spawn(
-      spec.command, in: spec.directory, environment: environment, log: spec.log, memoryLimit: spec.memoryLimit)
+      spec.command, in: spec.directory, environment: environment, log: spec.log, memoryLimit: spec.memoryLimit,
+      runAs: runAs)
     guard let started = Self.startTime(of: child.pid) else {
       throw RunError("replica \(spec.id) exited as soon as it started (see \(spec.log))")
     }

@@ -31,12 +31,14 @@ enum ConfigDecoder {
   static func decode(_ root: YAMLNode, _ c: DecodeContext) -> AgentConfig? {
     let allowed = [
       "source", "state", "registry", "runtime", "prometheus", "api", "webhooks", "notify", "writeBack", "training",
+      "runAs",
     ]
     guard let f = Fields(root, path: "", allowed: allowed, context: c), let sourceNode = f.required("source"),
       let source = decodeSource(sourceNode, c)
     else { return nil }
     var config = AgentConfig(source: source)
     if let n = f["state"], let state = c.nonEmptyString(n, "state") { config.state = state }
+    if let n = f["runAs"], let user = c.nonEmptyString(n, "runAs") { config.runAs = user }
     if let n = f["registry"], let r = Fields(n, path: "registry", allowed: ["type", "url"], context: c) {
       switch r["type"].flatMap({ c.string($0, "registry.type") }) {
       case "builtin", nil: config.registry = .builtin

@@ -72,6 +72,9 @@ public struct AgentConfig: Sendable, Hashable {
   public var notify: [Notify] = []
   /// Push a `modelops/rollback/<deployment>` branch on a rollback.
   public var writeBack = false
+  /// The user training steps and replicas run as: a user name or uid, or `agent` (the agent's own
+  /// user, also when absent).
+  public var runAs: String?
   /// Training runs at once (`training.maxConcurrentRuns`); more wait their turn, oldest first.
   public var maxConcurrentRuns = 2
 }

@@ -18,7 +18,7 @@ struct ReplicaCount: Sendable {
 final class ReplicaLifecycle: Sendable {
   let store: StateStore
   let registry: any ModelRegistry
-  let processes = ProcessRuntime()
+  let processes: ProcessRuntime
   /// The docker runtime, when the agent has an engine configured.
   let docker: DockerRuntime?
   /// The runtime of a deployment that does not name one (the agent configuration's).
@@ -34,8 +34,10 @@ final class ReplicaLifecycle: Sendable {
 
   init(
     store: StateStore, registry: any ModelRegistry, docker: DockerRuntime?, defaultRuntime: Deployment.Runtime,
-    checkouts: Checkouts, specs: RevisionSpecs, logs: URL, routing: RoutingTable, progress: @escaping ProgressSink
+    checkouts: Checkouts, specs: RevisionSpecs, logs: URL, routing: RoutingTable, runAs: RunAs? = nil,
+    progress: @escaping ProgressSink
   ) {
+    self.processes = ProcessRuntime(runAs: runAs)
     self.store = store
     self.routing = routing
     self.registry = registry

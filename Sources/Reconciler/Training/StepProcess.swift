@@ -20,10 +20,15 @@ enum StepState: Sendable {
 struct StepProcess {
   let docker: DockerRuntime?
   let folder: URL
+  var runAs: RunAs? = nil
 
-  /// `step-<index>-<attempt>.status`: the exit status the step's shell writes when it ends.
+  /// `status/step-<index>-<attempt>.status`: the exit status the step's shell writes when it ends
+  /// (in a folder the step's user owns; a run from before it has its files beside the log).
   func statusFile(step: Int, attempt: Int) -> URL {
-    folder.appendingPathComponent("step-\(step)-\(attempt).status")
+    let name = "step-\(step)-\(attempt).status"
+    let status = folder.appendingPathComponent("status")
+    return FileManager.default.fileExists(atPath: status.path)
+      ? status.appendingPathComponent(name) : folder.appendingPathComponent(name)
   }
 
   /// Starts the attempt: a process group on the host (pid and kernel start time) or a container.
@@ -44,7 +49,7 @@ struct StepProcess {
     let script = #"f=$1; shift; "$@"; s=$?; echo "$s" > "$f.tmp" && mv "$f.tmp" "$f"; exit "$s""#
     let argv = ["/bin/sh", "-c", script, "modelops-step", status] + definition.argv
     let environment = plan.environment.merging(definition.env) { _, own in own }
-    let child = try ChildProcess.spawn(argv, in: plan.workdir, environment: environment, log: log)
+    let child = try ChildProcess.spawn(argv, in: plan.workdir, environment: environment, log: log, runAs: runAs)
     // A step that ends at once has no start time left to read: its status file says how it ended.
     return (child.pid, ProcessRuntime.startTime(of: child.pid) ?? 0, nil)
   }

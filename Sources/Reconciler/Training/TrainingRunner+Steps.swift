@@ -50,7 +50,7 @@ extension TrainingRunner {
         "  run \(run.id): step \(run.step + 1)/\(plan.steps.count) \(definition.name) started"
           + (run.attempt > 1 ? " (attempt \(run.attempt) of \(plan.retries + 1))" : ""),
         ["run": run.id, "pipeline": plan.pipeline, "step": definition.name]))
-    let process = StepProcess(docker: docker, folder: folder(of: run.id))
+    let process = StepProcess(docker: docker, folder: folder(of: run.id), runAs: runAs)
     let started = try process.launch(plan, step: run.step, attempt: run.attempt, log: log)
     run.pid = started.pid
     run.startTicks = started.ticks
@@ -70,7 +70,7 @@ extension TrainingRunner {
     do {
       let plan = try RunPlan.read(from: folder(of: run.id))
       digest = plan.lineage["pipelineDigest"]
-      let process = StepProcess(docker: docker, folder: folder(of: run.id))
+      let process = StepProcess(docker: docker, folder: folder(of: run.id), runAs: runAs)
       while true {
         guard run.hasProcess else {
           if let next = run.nextAttemptAt, now < next { return nil }
@@ -148,11 +148,11 @@ extension TrainingRunner {
     let runs = ((try? store.activeRuns()) ?? []).filter(\.hasProcess)
     var ended: [RunEnded] = []
     for run in runs {
-      StepProcess(docker: docker, folder: folder(of: run.id)).terminate(
+      StepProcess(docker: docker, folder: folder(of: run.id), runAs: runAs).terminate(
         pid: run.pid, ticks: run.startTicks, container: run.container)
     }
     for run in runs {
-      let process = StepProcess(docker: docker, folder: folder(of: run.id))
+      let process = StepProcess(docker: docker, folder: folder(of: run.id), runAs: runAs)
       process.kill(pid: run.pid, ticks: run.startTicks, container: run.container, grace: grace)
       if let container = run.container {
         process.collect(container: container, log: log(of: run.id), followedBytes: followed.finish(container))

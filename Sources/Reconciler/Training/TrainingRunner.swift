@@ -29,6 +29,8 @@ public struct TrainingRunner: Sendable {
   let followed = FollowedContainers()
   /// Steps past their deadline that were asked to stop, and when they are killed if still running.
   let stopping = StoppingSteps()
+  /// The user steps run as (nil: the agent's); it owns the run's output and status folders.
+  public var runAs: RunAs?
   /// Where each step's start and end is said (the agent's log), between a run's start and its end.
   public var progress: ProgressSink = { _ in }
 
@@ -88,6 +90,11 @@ public struct TrainingRunner: Sendable {
     let checkout = folder.appendingPathComponent("checkout")
     let output = folder.appendingPathComponent("output")
     try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+    let status = folder.appendingPathComponent("status")
+    try FileManager.default.createDirectory(at: status, withIntermediateDirectories: true)
+    // What the steps write is theirs; the plan, params and log beside it stay the agent's.
+    try runAs?.own(output.path)
+    try runAs?.own(status.path)
     try repository.materialize(try repository.resolve(commitID), into: checkout.path)
     let workdir = checkout.appendingPathComponent(pipeline.spec.workdir)
     guard FileManager.default.fileExists(atPath: workdir.path) else {
