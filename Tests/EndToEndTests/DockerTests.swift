@@ -34,6 +34,9 @@ import Testing
 
     // Trained in containers, served by two containers through the router.
     #expect(agent.waitUntil(180) { ServingTests.predict(listen) == 1 }, "\(log())")
+    // Both replicas healthy (the first answers once one is): a replica removed while the first
+    // rollout still starts it fails that rollout, which is not what this test is about.
+    #expect(agent.waitUntil(60) { agent.healthyReplicas("iris-api", version: 1) == 2 }, "\(log())")
     #expect(ServingTests.sample(listen, 20).allSatisfy { $0 == 1 })
     let first = containers()
     #expect(first.count == 2)
