@@ -49,28 +49,30 @@ extension Reconciler {
   }
 
   /// After a rollback: with write-back on, a branch pins the version now serving, and an event
-  /// names it. Returns what to add to the action's detail.
+  /// names it. The commit and its push run on a thread of their own (a remote that stalls must
+  /// not hold the pass); returns what to add to the action's detail.
   func afterRollback(_ action: Action, desired: DesiredState, error: String?) -> String {
     let name = action.resource.name
     guard let writeBack, let record = try? store.deploymentRecord(name), let active = record.active,
       let deployment = desired.manifests.deployments[name], let location = desired.manifests.locations[action.resource]
     else { return "" }
     let reason = error ?? action.reason
-    do {
-      let branch = try writeBack(deployment, location, active.modelVersion, reason)
-      try? store.appendEvent(
-        kind: "write-back", resource: action.resource, commit: desired.commit, cause: reason,
-        message: "pushed branch \(branch) pinning v\(active.modelVersion): open a pull request to make git match",
-        at: Date())
-      progress("✓ \(action.resource) write-back: branch \(branch) pins v\(active.modelVersion)")
-      return "; branch \(branch) pins v\(active.modelVersion)"
-    } catch {
-      try? store.appendEvent(
-        kind: "write-back-failed", resource: action.resource, commit: desired.commit, cause: reason,
-        message: "\(error)", at: Date())
-      progress(Progress("✗ \(action.resource) write-back: \(error)", level: .warning))
-      return "; write-back failed: \(error)"
-    }
+    let (store, progress, commit, version) = (store, progress, desired.commit, active.modelVersion)
+    Thread {
+      do {
+        let branch = try writeBack(deployment, location, version, reason)
+        try? store.appendEvent(
+          kind: "write-back", resource: action.resource, commit: commit, cause: reason,
+          message: "pushed branch \(branch) pinning v\(version): open a pull request to make git match", at: Date())
+        progress("✓ \(action.resource) write-back: branch \(branch) pins v\(version)")
+      } catch {
+        try? store.appendEvent(
+          kind: "write-back-failed", resource: action.resource, commit: commit, cause: reason, message: "\(error)",
+          at: Date())
+        progress(Progress("✗ \(action.resource) write-back: \(error)", level: .warning))
+      }
+    }.start()
+    return "; a branch pinning v\(version) is being written back"
   }
 
   /// Sends what the `notify` targets asked for: rollbacks, failed runs, failed actions, promotions.

@@ -266,10 +266,13 @@ struct RunCommand: AsyncParsableCommand {
     _ source: AgentConfig.Source, repository: GitRepository, credentials: GitCredentials
   ) -> WriteBackHook {
     let mirrored = repository.preferRemoteBranches
+    let path = repository.path
     return { deployment, location, version, reason in
+      // Through a handle of its own: a push to a remote that stalls holds only this one's lock.
+      let handle = try GitRepository.open(path, mirror: mirrored)
       // Locations are repo-relative paths of the manifest files.
       return try WriteBack.pin(
-        repository: repository, trackedBranch: source.branch, file: location.path, nameLine: location.line,
+        repository: handle, trackedBranch: source.branch, file: location.path, nameLine: location.line,
         deployment: deployment.metadata.name, model: deployment.spec.model.model, version: version, reason: reason,
         push: mirrored ? credentials : nil)
     }

@@ -228,6 +228,7 @@ let receiverScript = """
     #expect(models.contains("monitor 'iris-api-errors' fired after the rollout"), "\(models)")
 
     // Write-back: a branch pins v1 in the deployment's manifest; main is untouched.
+    #expect(agent.waitUntil(30) { log().contains("✓ Deployment/iris-api write-back") }, "\(log())")
     let pinned = try repo.git("show", "modelops/rollback/iris-api:manifests/deploy/iris-api.yaml").stdout
     #expect(pinned.contains("  model: iris-classifier@v1\n"), "\(pinned)")
     #expect(try repo.git("rev-parse", "modelops/rollback/iris-api~1").stdout == repo.git("rev-parse", "main").stdout)
