@@ -88,4 +88,30 @@ final class SteadyTraffic: Sendable {
     #expect(running.waitUntil(10) { ServingTests.predict(listen) == 1 }, "\(log())")
     #expect(running.terminate(within: 20) == 0, "\(log())")
   }
+
+  @Test func anEndpointWhosePortIsTakenIsSaidInTheLog() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    let listen = try repo.listenOnFreePort()
+    // Something else holds the deployment's port.
+    let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(holder) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(listen).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    try #require(bound == 0 && Glibc.listen(holder, 1) == 0)
+    let (config, api) = try repo.localAgentConfig()
+    let running = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))
+    let log = { (try? String(contentsOf: running.log, encoding: .utf8)) ?? "" }
+    #expect(
+      running.waitUntil(120) {
+        log().contains("a deployment's endpoint is not served") && log().contains("127.0.0.1:\(listen)")
+      }, "\(log())")
+    #expect(running.terminate(within: 20) == 0, "\(log())")
+  }
 }

@@ -23,6 +23,8 @@ public final class DetachedRouter: TrafficRouter {
     /// No router is started before this (a router that cannot start is not started every second).
     var nextStart = Date.distantPast
     var startFailures = 0
+    /// The router's last refusal (a listener it could not bind), said once until it changes.
+    var refusal: String?
   }
 
   let folder: String
@@ -107,10 +109,11 @@ public final class DetachedRouter: TrafficRouter {
     case .delivered:
       delivery.undelivered = false
       delivery.failingSince = nil
+      delivery.refusal = nil
       return
     case .refused(let why):
       // It answered: alive and listening to us, only a listener is not up (yet).
-      if !delivery.undelivered { logger.warning("router: \(why)") }
+      say(why, &delivery)
       delivery.undelivered = true
       delivery.failingSince = nil
       return
@@ -133,7 +136,13 @@ public final class DetachedRouter: TrafficRouter {
       try start()
       delivery.startFailures = 0
       delivery.failingSince = nil
-      if case .delivered = send(message) { delivery.undelivered = false }
+      switch send(message) {
+      case .delivered:
+        delivery.undelivered = false
+        delivery.refusal = nil
+      case .refused(let why): say(why, &delivery)
+      case .noAnswer: break
+      }
     } catch {
       delivery.startFailures += 1
       let wait = min(60, pow(2, Double(min(delivery.startFailures, 6))))
@@ -141,6 +150,14 @@ public final class DetachedRouter: TrafficRouter {
       logger.error(
         "router: cannot start the router process", metadata: ["error": "\(error)", "retry_in_s": "\(Int(wait))"])
     }
+  }
+
+  /// A refusal (`error: cannot listen on 127.0.0.1:9000 (… Address already in use)`): the
+  /// endpoint does not answer, so it is said — once until it changes.
+  private func say(_ why: String, _ delivery: inout Delivery) {
+    guard why != delivery.refusal else { return }
+    delivery.refusal = why
+    logger.error("router: a deployment's endpoint is not served", metadata: ["reason": "\(why)"])
   }
 
   enum Sent {
