@@ -23,6 +23,8 @@ import Testing
     let agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))
     let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
     #expect(agent.waitUntil(30) { log().contains("the API has no token") }, "\(log())")
+    // Stopped once it serves (a SIGTERM before its services run ends it by the signal).
+    #expect(agent.waitUntil(30) { agent.get("/healthz")?.status == 200 }, "\(log())")
     #expect(agent.terminate(within: 20) == 0, "\(log())")
   }
 

@@ -14,21 +14,7 @@ import Testing
         of: "      policy: latest-passing\n      gates:\n        - {metric: accuracy, min: 0.8}\n",
         with: "      version: 1\n")
     }
-    try repo.scratch.write(
-      "manifests/monitors/iris-drift.yaml",
-      """
-      apiVersion: modelops/v1
-      kind: Monitor
-      metadata: {name: iris-drift}
-      spec:
-        deployment: iris-api
-        source: {scrape: {interval: 1s}}
-        metric: {drift: {feature: amount, method: psi}}
-        window: 10s
-        for: 2s
-        actions: [retrain, notify]
-
-      """)
+    try MonitorSourceTests.watchDrift(repo)
     let listen = try repo.listenOnFreePort()
     let (config, api) = try repo.localAgentConfig()
     var agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))

@@ -259,9 +259,9 @@ let receiverScript = """
     return (Bool.random(using: &generator) ? 1.2 : -1.2) + normal
   }
 
-  @Test func driftOfALiveFeatureAgainstTheVersionsProfileRetrainsOncePerFiring() throws {
-    let repo = try ExampleRepository(example: "quickstart")
-    let listen = try repo.listenOnFreePort()
+  /// Adds the `iris-drift` monitor: PSI of the live `amount` against the version's profile,
+  /// scraped every second, fired after 2 s, retraining.
+  static func watchDrift(_ repo: ExampleRepository) throws {
     try repo.scratch.write(
       "manifests/monitors/iris-drift.yaml",
       """
@@ -277,6 +277,12 @@ let receiverScript = """
         actions: [retrain, notify]
 
       """)
+  }
+
+  @Test func driftOfALiveFeatureAgainstTheVersionsProfileRetrainsOncePerFiring() throws {
+    let repo = try ExampleRepository(example: "quickstart")
+    let listen = try repo.listenOnFreePort()
+    try Self.watchDrift(repo)
     try repo.commit("watch the drift of amount")
     let (config, api) = try repo.localAgentConfig()
     let agent = try RunningAgent(config: config, port: api, log: repo.scratch.url.appendingPathComponent("run.log"))
