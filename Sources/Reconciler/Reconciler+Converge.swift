@@ -90,7 +90,6 @@ extension Reconciler {
         latest[id]?.detail = run.end == .succeeded ? "run \(run.runID) registered v\(run.version ?? 0)" : ""
       }
       serving?.probe()
-      serving?.scaleDown()
       let pass = try reconcile(desired, options: options)
       for outcome in pass.executed {
         if latest[outcome.action.id] == nil { order.append(outcome.action.id) }

@@ -84,9 +84,14 @@ public final class Reconciler: Sendable {
 
   /// Where the agent starts: intents a stopped agent left open are closed, every replica is
   /// probed (dead ones marked exited, live ones adopted and routed). Runs still recorded as
-  /// running are adopted by the run supervisor, not failed.
+  /// running are adopted by the run supervisor, not failed; a run folder with no record (the
+  /// agent stopped while preparing it) is removed.
   public func start(_ desired: DesiredState?) throws {
     try store.abandonUnfinishedIntents(at: Date())
+    for run in runner.discardUnrecorded() {
+      progress(
+        Progress("removed the folder of run \(run), prepared but never started by a stopped agent", ["run": run]))
+    }
     // Replicas are judged once their deployments are declared (docker containers adopted by label
     // first); before the first commit is read there is nothing to judge them against.
     guard let desired, let serving else { return }
@@ -107,6 +112,7 @@ public final class Reconciler: Sendable {
       serving.declare(desired.manifests.deployments)
       serving.monitors?.declare(desired.manifests.monitors, deployments: desired.manifests.deployments)
     }
+    serving?.scaleDown(now: now)
     var report = ApplyReport()
     try carryOutRollbackRequests(desired, &report)
     var conditions = try store.conditions()

@@ -112,6 +112,19 @@ let baseFiles = [
     #expect(try h.store.observe().appliedCommit == (try h.desired().commit))
   }
 
+  /// An agent killed while it prepared a run (folder made, run not yet recorded) leaves a folder
+  /// that no run owns: the next start removes it, and keeps every recorded run's folder.
+  @Test func aRunFolderLeftByAStoppedAgentBeforeItsRunWasRecordedIsRemovedAtStart() throws {
+    let h = try Harness(baseFiles.merging(["manifests/all.yaml": stack(steps: goodStep)]) { $1 })
+    _ = try h.apply()
+    let recorded = try #require(try h.store.runs().first).id
+    let stray = "\(h.state)/runs/clf-train-20261203-151911-b5eb"
+    try FileManager.default.createDirectory(atPath: stray + "/checkout", withIntermediateDirectories: true)
+    try h.reconciler.start(try h.desired())
+    #expect(!FileManager.default.fileExists(atPath: stray))
+    #expect(FileManager.default.fileExists(atPath: "\(h.state)/runs/\(recorded)/run.log"))
+  }
+
   @Test func runsBeyondMaxConcurrentRunsQueueAndStartWhenOneEnds() throws {
     let gate = FileManager.default.temporaryDirectory.appendingPathComponent("gate-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: gate) }

@@ -294,7 +294,12 @@ final class ServingHarness {
     try h.commit(version: 3, strategy: "{type: bluegreen}", scaleDownDelay: "30s")
     #expect(try !h.apply().failed)
     #expect(try h.answering() == [1, 1, 3, 3])
+    // The supervisor only sees that the delay is over; the reconcile pass stops the replicas.
+    #expect(!h.serving.scaleDownDue())
+    #expect(h.serving.scaleDownDue(now: Date().addingTimeInterval(31)))
+    #expect(try h.answering() == [1, 1, 3, 3])
     #expect(h.serving.scaleDown(now: Date().addingTimeInterval(31)) == 2)
+    #expect(!h.serving.scaleDownDue(now: Date().addingTimeInterval(31)))
     #expect(try h.answering() == [3, 3])
   }
 

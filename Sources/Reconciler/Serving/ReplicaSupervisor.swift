@@ -3,9 +3,10 @@ import Logging
 import ServiceLifecycle
 
 /// Probes every replica between passes (starting ones at each tick, serving ones at their
-/// deployment's `health.interval`), stops replicas whose scale-down delay is over, and scrapes the
-/// monitors at theirs. A replica turning healthy or leaving service, or a monitor starting to
-/// fire, wakes the reconcile loop (which advances the rollout, replaces, or rolls back).
+/// deployment's `health.interval`) and scrapes the monitors at theirs. A replica turning healthy
+/// or leaving service, a monitor starting to fire, or a scale-down delay ending wakes the
+/// reconcile loop (which advances the rollout, replaces, rolls back or scales down: what writes a
+/// deployment's record happens in the pass, never beside it).
 public struct ReplicaSupervisor: Service {
   let serving: ServingExecutor
   let state: DaemonState
@@ -24,10 +25,10 @@ public struct ReplicaSupervisor: Service {
       let serving = serving
       let changed = await onOwnThread {
         let probed = serving.probe().changed
-        let scaledDown = serving.scaleDown() > 0
+        let scaleDownDue = serving.scaleDownDue()
         let monitorFired = serving.monitors?.tick() ?? false
         serving.router?.heartbeat()
-        return probed || scaledDown || monitorFired
+        return probed || scaleDownDue || monitorFired
       }
       if changed { state.wake() }
       try? await Task.sleep(for: tick)

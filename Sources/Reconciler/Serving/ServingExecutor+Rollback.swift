@@ -71,7 +71,35 @@ extension ServingExecutor {
   public func rollbackRefusal(_ deployment: Deployment, toVersion version: Int?) -> RollbackRefusal? {
     let name = deployment.metadata.name
     let model = deployment.spec.model.model
-    guard let record = try? store.deploymentRecord(name), let active = record.active else {
+    // The version asked for is judged first: one that cannot be served is refused as such,
+    // whatever the deployment is doing.
+    if let version {
+      let versions = (try? store.versions(model: model)) ?? []
+      guard let found = versions.first(where: { $0.version == version }) else {
+        let known = versions.map(\.version)
+        let range = known.isEmpty ? "none is registered" : "registered: v\(known.min() ?? 0)–v\(known.max() ?? 0)"
+        return RollbackRefusal(.notFound, "model \(model) has no version \(version) (\(range))")
+      }
+      if let reason = found.rejectedReason {
+        return RollbackRefusal(
+          .conflict, "version \(version) of \(model) was rejected (\(reason)): it is not served again")
+      }
+      if found.collectedAt != nil {
+        return RollbackRefusal(.conflict, "the artifact of \(model) v\(version) was garbage-collected (retain)")
+      }
+    }
+    let record = try? store.deploymentRecord(name)
+    guard let record, let active = record.active else {
+      // A first rollout answers as soon as its replicas are healthy, a moment before it is
+      // recorded as active: there is nothing before it either way.
+      if let first = record?.rollout {
+        if version == first.modelVersion {
+          return RollbackRefusal(.conflict, "deployment \(name) already serves v\(first.modelVersion)")
+        }
+        return RollbackRefusal(
+          .conflict,
+          "deployment \(name) has no previous revision to return to: its first revision \(first) is rolling out")
+      }
       return RollbackRefusal(.conflict, "deployment \(name) serves nothing: there is nothing to roll back")
     }
     guard let version else {
@@ -81,27 +109,22 @@ extension ServingExecutor {
       }
       return nil
     }
-    let versions = (try? store.versions(model: model)) ?? []
-    guard let found = versions.first(where: { $0.version == version }) else {
-      let known = versions.map(\.version)
-      let range = known.isEmpty ? "none is registered" : "registered: v\(known.min() ?? 0)–v\(known.max() ?? 0)"
-      return RollbackRefusal(.notFound, "model \(model) has no version \(version) (\(range))")
-    }
-    if let reason = found.rejectedReason {
-      return RollbackRefusal(
-        .conflict, "version \(version) of \(model) was rejected (\(reason)): it is not served again")
-    }
-    if found.collectedAt != nil {
-      return RollbackRefusal(.conflict, "the artifact of \(model) v\(version) was garbage-collected (retain)")
-    }
     if version == active.modelVersion, record.rollout == nil {
       return RollbackRefusal(.conflict, "deployment \(name) already serves v\(version)")
     }
     return nil
   }
 
-  /// Stops the replicas kept for a fast rollback once their deployment's scale-down delay is over
-  /// (called by the supervisor between cycles); returns how many stopped.
+  /// Whether a deployment's scale-down delay is over (the supervisor then wakes the loop).
+  public func scaleDownDue(now: Date = Date()) -> Bool {
+    ((try? store.deploymentRecords()) ?? []).contains { record in
+      record.rollout == nil && record.scaleDownAt.map { $0 <= now } == true
+    }
+  }
+
+  /// Stops the replicas kept for a fast rollback once their deployment's scale-down delay is over;
+  /// returns how many stopped. Only the reconcile pass calls it: it saves the deployment's record,
+  /// which a rollback in the same moment also writes.
   @discardableResult
   public func scaleDown(now: Date = Date()) -> Int {
     var stopped = 0

@@ -81,6 +81,21 @@ public struct TrainingRunner: Sendable {
     return runID
   }
 
+  /// Removes the folders of runs that were being prepared when an agent stopped (killed before
+  /// the run was recorded, so no step of theirs ever started); returns their ids. Called at start,
+  /// while the state lock is held and before any run of this agent begins.
+  @discardableResult
+  public func discardUnrecorded() -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: runsFolder.path)) ?? []
+    var discarded: [String] = []
+    for entry in entries.sorted() where !entry.hasPrefix(".") {
+      // A store that cannot answer keeps the folder: only a run known to be absent is removed.
+      guard case .success(nil) = Result(catching: { try store.run(id: entry) }) else { continue }
+      if (try? FileManager.default.removeItem(at: folder(of: entry))) != nil { discarded.append(entry) }
+    }
+    return discarded
+  }
+
   /// The checkout, output folder and params of a run, and its plan.
   private func prepare(
     _ pipeline: Pipeline, desired: DesiredState, runID: String, inputDigests: [String: String], now: Date
