@@ -5,7 +5,8 @@ import StateStore
 
 /// Finds and reads `agent.yaml`: `--config`, else `./agent.yaml`, else `/etc/modelops/agent.yaml`.
 enum ConfigLoading {
-  /// The configuration, nil when none exists and none was asked for.
+  /// The configuration, nil when none exists and none was asked for. The secrets it names in the
+  /// environment are sealed (`SecretEnvironment`).
   static func load(explicit: String?) throws -> AgentConfig? {
     let candidates = explicit.map { [$0] } ?? ["agent.yaml", "/etc/modelops/agent.yaml"]
     guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
@@ -16,7 +17,10 @@ enum ConfigLoading {
       throw CommandFailure("cannot read the configuration file \(path)")
     }
     switch AgentConfig.parse(Array(data), path: path) {
-    case .success(let config): return config
+    case .success(let config):
+      // From here on the secrets are the agent's alone: no process it starts finds them.
+      SecretEnvironment.seal(config.secretVariables)
+      return config
     case .failure(let error): throw CommandFailure(error.description)
     }
   }

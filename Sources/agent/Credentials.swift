@@ -16,7 +16,7 @@ enum Credentials {
   static func secret(_ reference: SecretReference) throws -> String {
     switch reference {
     case .environment(let name):
-      guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+      guard let value = SecretEnvironment.value(name) else {
         throw CommandFailure("the secret \(reference) is not set")
       }
       return value

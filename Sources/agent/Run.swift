@@ -141,7 +141,7 @@ struct RunCommand: AsyncParsableCommand {
       ])
     if runAs == nil, geteuid() == 0 {
       logger.warning(
-        "training steps and replicas run as root, like the agent, and can read its environment; set runAs (e.g. nobody)"
+        "training steps and replicas run as root, like the agent, and can read its memory; set runAs (e.g. nobody)"
       )
     }
     if token == nil {

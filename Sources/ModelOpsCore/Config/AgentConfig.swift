@@ -77,6 +77,21 @@ public struct AgentConfig: Sendable, Hashable {
   public var runAs: String?
   /// Training runs at once (`training.maxConcurrentRuns`); more wait their turn, oldest first.
   public var maxConcurrentRuns = 2
+
+  /// The environment variables holding the configuration's secrets (`{env: NAME}`).
+  public var secretVariables: Set<String> {
+    var references = [apiToken, webhookSecret]
+    switch source.auth {
+    case .token(let token): references.append(token)
+    case .sshKey(_, let passphrase): references.append(passphrase)
+    case nil: break
+    }
+    return Set(
+      references.compactMap { reference in
+        if case .environment(let name) = reference { return name }
+        return nil
+      })
+  }
 }
 
 /// A secret given by reference, never inline: `{env: NAME}` or `{file: PATH}`.
