@@ -10,3 +10,11 @@ static inline int modelops_set_dumpable(int dumpable) {
 static inline int modelops_get_dumpable(void) {
   return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
 }
+
+#include <malloc.h>
+
+/// Gives memory freed by the allocator back to the system (glibc keeps freed heap for reuse):
+/// a router that carried a burst of large bodies shrinks again once it is over.
+static inline int modelops_release_free_memory(void) {
+  return malloc_trim(0);
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcessControl
 import Foundation
 import Logging
 import Server
@@ -17,6 +18,13 @@ struct RouterCommand: ParsableCommand {
   func run() throws {
     let logger = Logger(label: "modelops.router")
     let router = ProxyRouter(logger: logger)
+    // Memory a burst of traffic needed goes back to the system once the burst is over.
+    Thread {
+      while true {
+        Thread.sleep(forTimeInterval: 10)
+        _ = modelops_release_free_memory()
+      }
+    }.start()
     try RouterControlServer(router: router, path: socket, logger: logger).serve()
   }
 }

@@ -6,7 +6,8 @@ import Reconciler
 /// One client connection of a deployment's router. Each request is routed at its head and
 /// streamed: its parts go to a pooled connection to the picked replica as they arrive, and the
 /// response's parts come back as they arrive, with `X-Model-Version`. Parts read while the replica
-/// connection opens are kept, so a replica that refuses it is skipped for another. Requests on
+/// connection opens are kept (reading pauses beyond 64 KiB of them), so a replica that refuses it
+/// is skipped for another; once forwarding, reading follows the replica's pace. Requests on
 /// one connection are handled one at a time (NIO's pipelining handler holds the next).
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = HTTPServerRequestPart
@@ -52,6 +53,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   private var backendUnflushed = false
   /// Whether reading from the client is paused (the replica cannot take more now).
   private var readingPaused = false
+  /// Body bytes read while the replica connection opens, kept to be sent once it is open.
+  private var pendingBytes = 0
+  /// Beyond this, reading from the client waits for the replica connection.
+  static let pendingLimit = 64 << 10
   /// Counts the requests of this connection: a replica connection that arrives for an earlier
   /// one (answered meanwhile) is given back, not used for the next.
   private var exchange = 0
@@ -88,6 +93,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
       case .connecting(var pending, let tried):
         pending.append(.body(.byteBuffer(chunk)))
         state = .connecting(pending: pending, tried: tried)
+        // What is kept while the replica connection opens stays small: the client waits.
+        pendingBytes += chunk.readableBytes
+        if pendingBytes > Self.pendingLimit { setReading(false) }
       case .forwarding(let backend):
         backend.send(.body(.byteBuffer(chunk)))
         backendUnflushed = true
@@ -159,6 +167,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
       context?.writeAndFlush(wrapOutboundOut(.head(go)), promise: nil)
     }
     state = .connecting(pending: [.head(forwarded(head))], tried: [])
+    pendingBytes = 0
     connect()
   }
 
@@ -196,13 +205,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
       state = .forwarding(handler)
       handler.begin(self)
       for part in pending { handler.send(part) }
+      pendingBytes = 0
       if !requestEnded { handler.flush() }
+      setReading(handler.isWritable)
     }
   }
 
   /// No replica can take the request: the answer goes now if the request was read whole, else
   /// once it has been.
   private func unanswerable(_ status: HTTPResponseStatus, _ text: String) {
+    setReading(true)  // the rest of the request is read (and dropped) before the answer
     if requestEnded {
       respond(status, text, close: false)
     } else {
