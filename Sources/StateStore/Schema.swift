@@ -174,6 +174,10 @@ enum Schema {
         t.column("at", .double).notNull()
       }
     }
+    // Signed model versions: the SSH signature of the model's name and artifact digest.
+    migrator.registerMigration("v5") { db in
+      try db.alter(table: "model_version") { t in t.add(column: "signature", .text) }
+    }
     return migrator
   }
 }

@@ -47,6 +47,8 @@ public struct VersionRecord: Sendable, Hashable, Codable {
   /// Why a policy alias did not take it (`held back from production: accuracy 0.938 is below the
   /// gate's min 0.99`), when the manifests are known (the running agent's answer).
   public var heldBack: String?
+  /// The SSH signature of its model's name and artifact digest (`signing`); nil: unsigned.
+  public var signature: String?
 }
 
 extension StateStore {
@@ -174,7 +176,8 @@ extension StateStore {
           inputs: inputs, createdAt: Date(timeIntervalSince1970: row["created_at"]),
           rejectedReason: row["rejected_reason"],
           aliases: aliases["\(name)#\(version)"] ?? [],
-          collectedAt: (row["collected_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+          collectedAt: (row["collected_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+          signature: row["signature"])
       }
     }
   }

@@ -9,7 +9,7 @@ extension StateStore {
   ///   above every number recorded. nil: the next number.
   public func registerVersion(
     model: String, artifactDigest: String?, metrics: [String: Double], lineage: [String: String], at time: Date,
-    number: Int? = nil
+    number: Int? = nil, signature: String? = nil
   ) throws(StateError) -> Int {
     try write { db in
       let last =
@@ -22,10 +22,12 @@ extension StateStore {
       }
       try db.execute(
         sql: """
-          INSERT INTO model_version (model, version, artifact_digest, metrics, lineage, created_at)
-          VALUES (?, ?, ?, ?, ?, ?)
+          INSERT INTO model_version (model, version, artifact_digest, metrics, lineage, created_at, signature)
+          VALUES (?, ?, ?, ?, ?, ?, ?)
           """,
-        arguments: [model, next, artifactDigest, jsonText(metrics), jsonText(lineage), time.timeIntervalSince1970])
+        arguments: [
+          model, next, artifactDigest, jsonText(metrics), jsonText(lineage), time.timeIntervalSince1970, signature,
+        ])
       return next
     }
   }

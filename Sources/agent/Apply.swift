@@ -109,6 +109,8 @@ struct LocalReconciler {
     runner.maxConcurrentRuns = configuration?.maxConcurrentRuns ?? 2
     let runAs = try RunCommand.runAs(configuration)
     runner.runAs = runAs
+    let signer = try RunCommand.signer(configuration)
+    runner.signer = signer
     let progress: ProgressSink = { line in Terminal.standardError.write(line.message + "\n") }
     runner.progress = progress
     let serving = ServingExecutor(
@@ -116,7 +118,7 @@ struct LocalReconciler {
       router: DetachedRouter(stateFolder: folder, logger: Logger(label: "modelops.apply")),
       docker: runtime.docker(stateFolder: folder),
       defaultRuntime: runtime.deploymentDefault, manifestsPath: source.manifestsPath(configuration),
-      loadOptions: .agent(configuration), runAs: runAs, progress: progress)
+      loadOptions: .agent(configuration), runAs: runAs, signer: signer, progress: progress)
     let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving, progress: progress)
     return LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
   }

@@ -42,6 +42,10 @@ struct ModelsCommand: ParsableCommand {
   @OptionGroup var remote: ServerOption
   @Option(help: "Output format: text or json.") var format: OutputFormat = .text
   @Flag(help: "Show whole lines (by default a line is cut to the terminal's width, or 120 columns).") var wide = false
+  @Flag(
+    help:
+      "Check each version's stored artifact against its recorded digest, and its signature under `signing`; exit 1 if one fails."
+  ) var verify = false
 
   func run() throws {
     try reportingFailures {
@@ -49,6 +53,7 @@ struct ModelsCommand: ParsableCommand {
       if version != nil, name == nil {
         throw CommandFailure("--version needs a model's name: agent models NAME --version N")
       }
+      if verify { return try verifyVersions() }
       if remote.server != nil {
         let data = try remote.get("models" + (name.map { "?name=\(escaped($0))" } ?? ""), config: state.config)
         versions = try remote.decode([VersionRecord].self, data)
@@ -75,6 +80,23 @@ struct ModelsCommand: ParsableCommand {
     }
   }
 
+  /// `--verify`: read from the state folder and the registry the configuration names.
+  private func verifyVersions() throws {
+    guard remote.server == nil else {
+      throw CommandFailure("--verify reads the registry itself: give --state or --config")
+    }
+    let configuration = try ConfigLoading.load(explicit: state.config)
+    let store = try state.store()
+    var versions: [VersionRecord]
+    do { versions = try store.versions(model: name) } catch { throw CommandFailure(error.description) }
+    if let version { versions = versions.filter { $0.version == version } }
+    if versions.isEmpty { return print("No model versions registered\(name.map { " for \($0)" } ?? "").") }
+    let registry = (configuration?.registry ?? .builtin).driver(store: store, folder: store.folder)
+    let signer = try RunCommand.signer(configuration)
+    if signer == nil { print("No signing configured: only the artifacts' digests are checked.") }
+    try VersionVerification.report(VersionVerification.check(versions, registry: registry, signer: signer))
+  }
+
   /// One version with everything known of it.
   static func printWhole(_ v: VersionRecord) {
     let aliases = v.aliases.isEmpty ? "" : "  [\(v.aliases.joined(separator: ", "))]"
@@ -84,6 +106,7 @@ struct ModelsCommand: ParsableCommand {
     if !metrics.isEmpty { print("  metrics: \(metrics.joined(separator: " "))") }
     let collected = v.collectedAt.map { " (garbage-collected \($0.formatted(.iso8601)))" } ?? ""
     print("  artifact: \(v.artifactDigest ?? "-")\(collected)")
+    print("  signature: \(v.signature == nil ? "none" : "SSH (agent models --verify checks it)")")
     print("  registered: \(v.createdAt.formatted(.iso8601))")
     for key in ["commit", "signer", "run", "pipeline", "pipelineDigest", "startedAt", "finishedAt"] {
       if let value = v.lineage[key], !value.isEmpty { print("  \(key): \(value)") }

@@ -72,6 +72,8 @@ struct RunCommand: AsyncParsableCommand {
     runner.maxConcurrentRuns = configuration.maxConcurrentRuns
     let runAs = try Self.runAs(configuration)
     runner.runAs = runAs
+    let signer = try Self.signer(configuration)
+    runner.signer = signer
     let shutdown = ShutdownFlag()
     // The stable endpoints are served by a router process that outlives this agent (adopted if
     // one runs already): stopping or killing the agent never takes a model offline.
@@ -91,7 +93,7 @@ struct RunCommand: AsyncParsableCommand {
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),
       defaultRuntime: configuration.runtime.deploymentDefault, manifestsPath: source.path,
-      loadOptions: .agent(configuration), runAs: runAs, progress: log)
+      loadOptions: .agent(configuration), runAs: runAs, signer: signer, progress: log)
     let writeBack =
       configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
     let reconciler = Reconciler(

@@ -76,6 +76,19 @@ extension RunCommand {
     return user
   }
 
+  /// `signing`'s signer and checker; a file that cannot be read, or a key that cannot sign, is a
+  /// configuration error at start.
+  static func signer(_ configuration: AgentConfig?) throws -> VersionSigner? {
+    guard let configuration, let signing = configuration.signing else { return nil }
+    do {
+      return try VersionSigner(
+        key: signing.key, allowedSigners: signing.allowedSigners, requireSigned: signing.requireSigned,
+        stateFolder: configuration.state)
+    } catch {
+      throw CommandFailure("\(error)")
+    }
+  }
+
   /// Whether an address is only reachable from this host.
   static func isLoopback(_ host: String) -> Bool {
     host == "localhost" || host == "::1" || host.hasPrefix("127.")

@@ -7,6 +7,7 @@ struct Terminal {
   let colour: Bool
 
   static var standardError: Terminal { Terminal(handle: .standardError, fd: 2) }
+  static var standardOutput: Terminal { Terminal(handle: .standardOutput, fd: 1) }
 
   init(handle: FileHandle, fd: Int32) {
     self.handle = handle
@@ -28,5 +29,6 @@ struct Terminal {
   private func style(_ code: String, _ text: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
   func red(_ text: String) -> String { style("1;31", text) }
   func yellow(_ text: String) -> String { style("1;33", text) }
+  func green(_ text: String) -> String { style("1;32", text) }
   func bold(_ text: String) -> String { style("1", text) }
 }

@@ -36,7 +36,7 @@ public struct BuiltinRegistry: ModelRegistry {
   public func record(_ version: NewVersion, digest: String, number: Int?) throws -> Int {
     let number = try store.registerVersion(
       model: version.model, artifactDigest: "sha256:\(digest)", metrics: version.metrics, lineage: version.lineage,
-      at: version.createdAt, number: number)
+      at: version.createdAt, number: number, signature: version.signature)
     if let profile = version.profile {
       let file = root.appendingPathComponent("profiles/\(version.model)/v\(number).json")
       try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)

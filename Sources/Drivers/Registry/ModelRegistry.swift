@@ -31,10 +31,15 @@ public struct NewVersion: Sendable {
   /// Commit, pipeline digest, params, input digests, run id, start and end times.
   public var lineage: [String: String]
   public var createdAt: Date
+  /// The signature of the model's name and the artifact's digest (`VersionSigner`), stored with
+  /// the version.
+  public var signature: String?
 
   public init(
-    model: String, artifact: URL, metrics: [String: Double], profile: Data?, lineage: [String: String], createdAt: Date
+    model: String, artifact: URL, metrics: [String: Double], profile: Data?, lineage: [String: String], createdAt: Date,
+    signature: String? = nil
   ) {
+    self.signature = signature
     self.model = model
     self.artifact = artifact
     self.metrics = metrics

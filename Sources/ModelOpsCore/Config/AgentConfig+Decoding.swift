@@ -31,7 +31,7 @@ enum ConfigDecoder {
   static func decode(_ root: YAMLNode, _ c: DecodeContext) -> AgentConfig? {
     let allowed = [
       "source", "state", "registry", "runtime", "prometheus", "api", "webhooks", "notify", "writeBack", "training",
-      "runAs",
+      "runAs", "signing",
     ]
     guard let f = Fields(root, path: "", allowed: allowed, context: c), let sourceNode = f.required("source"),
       let source = decodeSource(sourceNode, c)
@@ -111,7 +111,28 @@ enum ConfigDecoder {
         } ?? []
     }
     if let n = f["writeBack"] { config.writeBack = c.bool(n, "writeBack") ?? false }
+    if let n = f["signing"] { config.signing = decodeSigning(n, c) }
     return config
+  }
+
+  /// `signing: {key: {file: PATH}, allowedSigners: PATH, requireSigned: BOOL}`.
+  private static func decodeSigning(_ node: YAMLNode, _ c: DecodeContext) -> AgentConfig.Signing? {
+    guard let f = Fields(node, path: "signing", allowed: ["key", "allowedSigners", "requireSigned"], context: c)
+    else { return nil }
+    var signing = AgentConfig.Signing()
+    if let n = f["key"] {
+      switch secret(n, "signing.key", c) {
+      case .file(let path)?: signing.key = path
+      case .environment?: c.error("'signing.key' must be {file: PATH}: ssh-keygen signs with a key file", at: n)
+      case nil: break
+      }
+    }
+    signing.allowedSigners = f["allowedSigners"].flatMap { c.nonEmptyString($0, "signing.allowedSigners") }
+    if let n = f["requireSigned"] { signing.requireSigned = c.bool(n, "signing.requireSigned") ?? false }
+    if f["key"] == nil, f["allowedSigners"] == nil {
+      c.error("'signing' needs 'key' (to sign new versions) or 'allowedSigners' (to check them)", at: node)
+    }
+    return signing
   }
 
   private static func decodeSource(_ node: YAMLNode, _ c: DecodeContext) -> AgentConfig.Source? {

@@ -77,6 +77,18 @@ public struct AgentConfig: Sendable, Hashable {
   public var runAs: String?
   /// Training runs at once (`training.maxConcurrentRuns`); more wait their turn, oldest first.
   public var maxConcurrentRuns = 2
+  /// Signed model versions; nil: versions are neither signed nor checked.
+  public var signing: Signing?
+
+  /// `signing`: the SSH key that signs each registered version, whose signatures are accepted,
+  /// and whether an unsigned version may serve.
+  public struct Signing: Sendable, Hashable {
+    /// A private key file (`key: {file: PATH}`); nil: this agent only checks.
+    public var key: String?
+    /// An OpenSSH allowed_signers file; nil: the key's own public key.
+    public var allowedSigners: String?
+    public var requireSigned = false
+  }
 
   /// The environment variables holding the configuration's secrets (`{env: NAME}`).
   public var secretVariables: Set<String> {

@@ -56,24 +56,8 @@ public struct CommitVerifier: Sendable {
   private func verifySSH(_ signature: CommitSignature, _ allowed: String, _ short: String)
     -> Result<String, VerificationRefused>
   {
-    withFiles(signature) { folder, sig, data in
-      let found = run(["ssh-keygen", "-Y", "find-principals", "-s", sig, "-f", allowed], in: folder)
-      let principals = found.output.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
-      guard found.ok, let principal = principals.first else {
-        return .failure(VerificationRefused("commit \(short) is signed by an SSH key that is not in \(allowed)"))
-      }
-      let checked = run(
-        [
-          "/bin/sh", "-c", "exec ssh-keygen -Y verify -f \"$1\" -I \"$2\" -n git -s \"$3\" < \"$4\"", "verify", allowed,
-          principal, sig, data,
-        ], in: folder)
-      guard checked.ok, let line = checked.output.split(separator: "\n").first(where: { $0.hasPrefix("Good") }) else {
-        return .failure(VerificationRefused("commit \(short): its SSH signature does not verify: \(checked.output)"))
-      }
-      // `Good "git" signature for alice@example.com with ED25519 key SHA256:…`
-      let key = line.range(of: " with ").map { String(line[$0.upperBound...]) } ?? "an SSH key"
-      return .success("\(principal) (\(key))")
-    }
+    SSHSignatures.verify(signature.signature, of: signature.signedData, allowedSigners: allowed, namespace: "git")
+      .mapError { refused in VerificationRefused("commit \(short) \(refused)") }
   }
 
   private func verifyGPG(_ signature: CommitSignature, _ keyring: String, _ short: String)
@@ -111,15 +95,8 @@ public struct CommitVerifier: Sendable {
       folder.path, folder.appendingPathComponent("commit.sig").path, folder.appendingPathComponent("commit.data").path)
   }
 
-  /// Runs a tool with a deadline; its exit status and what it printed.
   private func run(_ argv: [String], in folder: String) -> (ok: Bool, output: String) {
-    let log = folder + "/tool-\(UUID().uuidString).log"
-    guard let child = try? ChildProcess.spawn(argv, in: folder, environment: ChildEnvironment.base(), log: log) else {
-      return (false, "\(argv[0]) could not be started")
-    }
-    let exit = child.wait(until: Date().addingTimeInterval(deadline))
-    let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    return (exit == .code(0), exit == .timedOut ? "\(argv[0]) timed out" : output)
+    Tool.run(argv, in: folder, deadline: deadline)
   }
 }
 

@@ -30,13 +30,16 @@ final class ReplicaLifecycle: Sendable {
   let logs: URL
   /// The routes a replica leaves before it is stopped.
   let routing: RoutingTable
+  /// Checks a version's signature before a replica of it starts (`signing`).
+  let signer: VersionSigner?
   let progress: ProgressSink
 
   init(
     store: StateStore, registry: any ModelRegistry, docker: DockerRuntime?, defaultRuntime: Deployment.Runtime,
     checkouts: Checkouts, specs: RevisionSpecs, logs: URL, routing: RoutingTable, runAs: RunAs? = nil,
-    progress: @escaping ProgressSink
+    signer: VersionSigner? = nil, progress: @escaping ProgressSink
   ) {
+    self.signer = signer
     self.processes = ProcessRuntime(runAs: runAs)
     self.store = store
     self.routing = routing
@@ -83,6 +86,7 @@ final class ReplicaLifecycle: Sendable {
     let missing = max(0, count - mine.count)
     guard missing > 0 else { return state }
     guard let commit else { throw RunError("the commit of revision \(revision) is not recorded") }
+    try checkSignature(deployment.spec.model.model, revision.modelVersion)
     let folder = try checkouts.folder(of: commit)
     let modelPath = try registry.servingFolder(model: deployment.spec.model.model, version: revision.modelVersion)
     let spec = try specs.spec(of: deployment, at: revision, commit: commit)
@@ -92,6 +96,16 @@ final class ReplicaLifecycle: Sendable {
       state.starting += 1
     }
     return state
+  }
+
+  /// Under `signing`, a version whose signature does not verify (or, with `requireSigned`, that
+  /// has none) starts no replica: a person must act (stalled).
+  private func checkSignature(_ model: String, _ version: Int) throws {
+    guard let signer else { return }
+    guard let record = try store.versions(model: model).first(where: { $0.version == version }) else { return }
+    let checked = signer.check(
+      model: model, version: version, digest: record.artifactDigest, signature: record.signature)
+    if case .failure(let refused) = checked { throw Stalled("\(refused): it is not served") }
   }
 
   /// Why a replica that never turned healthy is gone: it exited, or outlived its startup timeout.

@@ -32,7 +32,7 @@ public final class ServingExecutor: Sendable {
     store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String,
     router: (any TrafficRouter)? = nil, monitors: MonitorRunner? = nil, docker: DockerRuntime? = nil,
     defaultRuntime: Deployment.Runtime = .process, manifestsPath: String? = nil,
-    loadOptions: LoadOptions = LoadOptions(), runAs: RunAs? = nil,
+    loadOptions: LoadOptions = LoadOptions(), runAs: RunAs? = nil, signer: VersionSigner? = nil,
     progress: @escaping ProgressSink = { _ in }
   ) {
     self.store = store
@@ -46,7 +46,7 @@ public final class ServingExecutor: Sendable {
       store: store, registry: registry, docker: docker, defaultRuntime: defaultRuntime,
       checkouts: Checkouts(repository: repository, folder: state.appendingPathComponent("checkouts")),
       specs: RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions), logs: logs,
-      routing: routing, runAs: runAs, progress: progress)
+      routing: routing, runAs: runAs, signer: signer, progress: progress)
     adoption = ContainerAdoption(docker: docker, store: store, logs: logs, progress: progress)
     prober = HealthProber(store: store, replicas: replicas, adoption: adoption, routing: routing, progress: progress)
     rollouts = RolloutMachine(

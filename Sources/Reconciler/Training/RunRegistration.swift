@@ -6,8 +6,11 @@ import Synchronization
 /// The end of a successful run: its output checked against the run contract and registered as a
 /// new version of the model, with its metrics, profile and lineage.
 enum RunRegistration {
-  /// Registers `output/model/` with `metrics.json` and `profile.json`; returns the version.
-  static func register(_ plan: RunPlan, registry: any ModelRegistry, finished: Date) throws -> Int {
+  /// Registers `output/model/` with `metrics.json` and `profile.json`, signed by `signer` (the
+  /// signature is stored with the version, in the same write); returns the version.
+  static func register(_ plan: RunPlan, registry: any ModelRegistry, signer: VersionSigner?, finished: Date) throws
+    -> Int
+  {
     let output = URL(fileURLWithPath: plan.output)
     let model = output.appendingPathComponent("model")
     var isFolder: ObjCBool = false
@@ -26,9 +29,13 @@ enum RunRegistration {
     }
     var lineage = plan.lineage
     lineage["finishedAt"] = ISO8601DateFormatter().string(from: finished)
+    // The digest the registry records, by the same function: a file changed between the two
+    // makes the signature fail, and the version is not served.
+    let signature = try signer?.sign(model: plan.model, digest: "sha256:" + (try ArtifactDigest.of(folder: model)))
     return try registry.register(
       NewVersion(
-        model: plan.model, artifact: model, metrics: metrics, profile: profile, lineage: lineage, createdAt: finished))
+        model: plan.model, artifact: model, metrics: metrics, profile: profile, lineage: lineage, createdAt: finished,
+        signature: signature))
   }
 
   /// `metrics.json`: optional; when present, a flat object of numbers.

@@ -135,7 +135,7 @@ extension TrainingRunner {
   }
 
   private func succeed(_ run: RunProgress, _ plan: RunPlan) throws -> RunEnded {
-    let version = try RunRegistration.register(plan, registry: registry, finished: Date())
+    let version = try RunRegistration.register(plan, registry: registry, signer: signer, finished: Date())
     try store.finishRun(id: run.id, .succeeded, version: version, at: Date())
     Self.append(log(of: run.id), "==> registered \(plan.model) v\(version)\n")
     return RunEnded(run, .succeeded, version: version, specDigest: plan.lineage["pipelineDigest"])

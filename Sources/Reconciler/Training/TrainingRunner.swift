@@ -33,6 +33,8 @@ public struct TrainingRunner: Sendable {
   public var runAs: RunAs?
   /// Where each step's start and end is said (the agent's log), between a run's start and its end.
   public var progress: ProgressSink = { _ in }
+  /// Signs each version a run registers (`signing.key`); nil: versions are registered unsigned.
+  public var signer: VersionSigner?
 
   public init(store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String) {
     self.store = store
