@@ -57,7 +57,7 @@ import Testing
       }, "\(log())")
     #expect(Self.sample(listen, 20).allSatisfy { $0 == 1 }, "\(log())")
     let history = { (try? run(agentBinary(), ["history", "iris-api", "--state", repo.state]).stdout) ?? "" }
-    #expect(agent.waitUntil(30) { history().contains("replace") }, "\(history())")
+    #expect(agent.waitUntil(30) { history().contains("replace") }, "\(history())\n\(log())")
 
     // A new commit retrains, and the canary's 50% split is visible in the responses.
     try newSeed(repo, 8)
