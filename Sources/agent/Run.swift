@@ -228,7 +228,11 @@ struct RunCommand: AsyncParsableCommand {
         return true
       },
       metrics: { servingMetrics(store) },
-      source: { watcher.report },
+      source: {
+        var report = watcher.report
+        report.passError = state.passFailure.withLock { $0 }
+        return report
+      },
       runLog: { id in
         guard !id.contains("/"), !id.hasPrefix("."), let run = try store.run(id: id) else { return nil }
         return FileManager.default.contents(atPath: "\(store.folder)/runs/\(run.id)/run.log")

@@ -16,6 +16,9 @@ public struct SourceReport: Sendable, Hashable, Codable {
   public var fetchError: String?
   /// Who signed the commit reconciled (`source.verify`).
   public var signer: String?
+  /// Why the last reconcile pass failed (a full disk, an unwritable state database): what the
+  /// table shows may be out of date until one succeeds.
+  public var passError: String?
 
   public static let maxErrors = 20
 
@@ -46,6 +49,10 @@ public struct SourceReport: Sendable, Hashable, Codable {
       lines.append("Commit \(short(reconciled ?? head))" + (signer.map { ", signed by \($0)" } ?? ""))
     }
     if let fetchError { lines.append("The last fetch failed (retried every interval): \(fetchError)") }
+    if let passError {
+      lines.append(
+        "The last reconcile pass failed (retried every interval; what it did may not be recorded): \(passError)")
+    }
     return lines
   }
 }

@@ -30,6 +30,9 @@ public actor DaemonState {
   public private(set) var ready = false
   public private(set) var cycles = 0
   public private(set) var failedCycles = 0
+  /// Why the last reconcile pass failed (the state database cannot be written: a full disk),
+  /// nil once one succeeds; read from any thread (`agent status`).
+  public nonisolated let passFailure = Mutex<String?>(nil)
   public private(set) var last = CycleOutcome()
   public nonisolated let wakeup = Wakeup()
 
@@ -39,6 +42,7 @@ public actor DaemonState {
     cycles += 1
     if outcome.failed || outcome.error != nil { failedCycles += 1 }
     last = outcome
+    passFailure.withLock { $0 = outcome.passError }
     ready = true
   }
 

@@ -13,6 +13,8 @@ public struct CycleOutcome: Sendable {
   /// The head commit when its manifests are invalid (nothing of it applied).
   public var invalidHead: String?
   public var error: String?
+  /// The pass itself failed (not the fetch, not one action): nothing it did may be recorded.
+  public var passError: String?
   public var executed = 0
   /// Actions still waiting for time or work in progress.
   public var waiting = 0
@@ -109,6 +111,7 @@ public struct ReconcileLoop: Service {
       outcome.wakeAt = report.wakeAt
     } catch {
       outcome.error = "\(error)"
+      outcome.passError = "\(error)"
       outcome.failed = true
     }
     outcome.seconds = Date().timeIntervalSince(started)
