@@ -82,6 +82,11 @@ let package = Package(
     .executableTarget(
       name: "modelops-bench", dependencies: ["GitSource", "ModelOpsCore", "Drivers", "StateStore"], path: "bench/Sources"),
 
+    // Fuzz targets of the parsers that read others' bytes (scripts/fuzz builds them with libFuzzer;
+    // a plain build replays a corpus).
+    .systemLibrary(name: "CFuzzer", path: "fuzz/CFuzzer"),
+    .executableTarget(name: "modelops-fuzz", dependencies: ["ModelOpsCore", "CFuzzer"], path: "fuzz/Sources"),
+
     .testTarget(name: "ModelOpsCoreTests", dependencies: ["ModelOpsCore"], exclude: ["Golden"]),
     // Test support: git repositories made with the git CLI, a smart-HTTP git server.
     .target(name: "ModelOpsTesting", dependencies: ["Drivers"], path: "Tests/Support", exclude: ["git_http_server.py"]),

@@ -25,6 +25,7 @@ extension Reconciler {
   {
     let cause = desired.commit.map { "commit \($0.prefix(12))" } ?? "working tree"
     let journal = try store.journalStart(actionID: action.id, commit: desired.commit, intent: action.reason, at: now)
+    CrashPoint.reached("\(action.verb.rawValue).intent")
     let about = ["resource": action.resource.description, "action": action.verb.rawValue]
     if previous?.state != .waiting { progress(Progress("… \(action.resource) \(action.headline)", about)) }
     var outcome = ApplyReport.Executed(action: action, error: nil, detail: "")
@@ -47,11 +48,13 @@ extension Reconciler {
       outcome.failure = step.kind
       rolledBack = step.kind == .rolledBack
     }
+    CrashPoint.reached("\(action.verb.rawValue).done")
     if outcome.waiting, previous?.state == .waiting, previous?.reason == outcome.detail {
       try store.journalDiscard(journal)  // it only waits again for the same thing: nothing to keep
     } else {
       try store.journalFinish(journal, error: outcome.error, at: Date())
     }
+    CrashPoint.reached("\(action.verb.rawValue).journaled")
     if !outcome.waiting {
       // A run's start is journaled; its end (the supervisor's) is the event.
       if action.verb != .train || outcome.error != nil {

@@ -80,6 +80,7 @@ extension RolloutMachine {
         record.rolloutStepStartedAt = now
         record.rolloutProgressAt = now
         try store.saveDeployment(record)
+        CrashPoint.reached("rollout.step")
         routing.publish()
         progress(Progress("  \(label)", ["deployment": record.name, "revision": "\(target)"]))
         continue

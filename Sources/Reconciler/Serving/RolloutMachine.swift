@@ -170,6 +170,7 @@ final class RolloutMachine: Sendable {
     let kept = keepPrevious && delay > 0 ? record.previous : nil
     record.scaleDownAt = kept == nil ? nil : now.addingTimeInterval(delay)
     try store.saveDeployment(record)
+    CrashPoint.reached("rollout.finish")
     routing.publish()
     for replica in try store.replicas(of: deployment.metadata.name)
     where replica.revision != target && replica.revision != kept {

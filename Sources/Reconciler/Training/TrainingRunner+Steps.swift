@@ -135,7 +135,12 @@ extension TrainingRunner {
   }
 
   private func succeed(_ run: RunProgress, _ plan: RunPlan) throws -> RunEnded {
-    let version = try RunRegistration.register(plan, registry: registry, signer: signer, finished: Date())
+    // A version this run already registered (an agent killed before it recorded the run's end)
+    // is the run's version: registering its output again would make a second one.
+    let registered = try store.versions(model: plan.model).first { $0.lineage["run"] == run.id }?.version
+    let version =
+      try registered ?? RunRegistration.register(plan, registry: registry, signer: signer, finished: Date())
+    CrashPoint.reached("register.recorded")
     try store.finishRun(id: run.id, .succeeded, version: version, at: Date())
     Self.append(log(of: run.id), "==> registered \(plan.model) v\(version)\n")
     return RunEnded(run, .succeeded, version: version, specDigest: plan.lineage["pipelineDigest"])
