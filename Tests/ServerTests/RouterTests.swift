@@ -44,6 +44,10 @@ final class EchoReplica {
                   release.set()
                   return self.small(b"released\\n")
               if self.path == "/peer": return self.small(f"{self.client_address[1]}\\n".encode())
+              if self.path == "/first-line":
+                  # Answers with the body's first line as soon as it arrived; the rest is not read.
+                  self.close_connection = True
+                  return self.small(b"got " + self.rfile.readline())
               if self.headers.get("Transfer-Encoding") == "chunked":
                   body = b""
                   while True:
@@ -252,6 +256,17 @@ final class EchoReplica {
       #expect(!firstHalf.contains("rest"))
       #expect(try send(listen, path: "/release").status == 200)
       #expect(client.read(until: "0\r\n\r\n", within: 10).contains("rest\n"))
+    }
+  }
+
+  @Test func aRequestBodyReachesTheReplicaAsItIsSentNotWhenItEnds() throws {
+    try withOneReplica { listen in
+      // The client sends the head and the first line of a 60,000-byte body, then waits: the
+      // replica must have the line (a router that buffers the body would still be waiting).
+      let client = try RawClient(port: listen)
+      try client.send("POST /first-line HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\nfirst line\n")
+      let answer = client.read(until: "got first line\n", within: 10)
+      #expect(answer.contains("got first line\n"), "the router held the body back: \(answer)")
     }
   }
 
