@@ -83,13 +83,31 @@ extension StateStore {
     }
   }
 
-  /// Closes intents left open by an agent that stopped, saying so.
-  public func abandonUnfinishedIntents(at time: Date) throws(StateError) {
+  /// Closes the intents a stopped agent left open (journaled, never finished) and says so in the
+  /// audit trail, in the same write: an `interrupted` event per intent, on its resource, so that
+  /// `agent history` shows an action whose end was never recorded (its effect may be in the state:
+  /// the next pass goes on from what it finds). Returns how many.
+  @discardableResult
+  public func abandonUnfinishedIntents(at time: Date) throws(StateError) -> Int {
     try write { db in
+      let open = try Row.fetchAll(
+        db, sql: "SELECT action_id, commit_id, intent FROM journal WHERE status = 'started' ORDER BY id")
+      for row in open {
+        // `verb/Kind/name[/detail]`
+        let parts = (row["action_id"] as String).split(separator: "/", maxSplits: 3).map(String.init)
+        guard parts.count >= 3, let kind = ResourceKind(rawValue: parts[1]) else { continue }
+        try Self.insertEvent(
+          db, kind: "interrupted", resource: ResourceID(kind, parts[2]), commit: row["commit_id"],
+          cause: row["intent"],
+          message:
+            "the agent stopped during \(parts[0]) before recording its end; the next pass went on from the state",
+          at: time)
+      }
       try db.execute(
         sql:
           "UPDATE journal SET status = 'failed', finished_at = ?, error = 'agent stopped before it finished' WHERE status = 'started'",
         arguments: [time.timeIntervalSince1970])
+      return open.count
     }
   }
 

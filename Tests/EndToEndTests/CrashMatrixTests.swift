@@ -63,6 +63,9 @@ import Testing
     #expect(found.runs == 1, "\(point): \(found)")
     #expect(found.tenures == 1, "\(point): production's tenure, once: \(found)")
     #expect(found.replicas == 2, "\(point): \(found)")
+    // An action killed before its end was journaled is said once, as `interrupted`, by the next agent.
+    let open = point.hasSuffix(".intent") || point.hasSuffix(".done") || point == "rollout.finish"
+    #expect(found.events["interrupted", default: 0] == (open ? 1 : 0), "\(point): \(found)")
     // An event is written after its action is journaled: one killed in between has none, never two.
     for kind in ["promote", "rollout", "train-failed", "rollout-failed", "rollback"] {
       #expect(
