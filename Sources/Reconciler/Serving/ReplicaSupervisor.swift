@@ -21,16 +21,20 @@ public struct ReplicaSupervisor: Service {
   }
 
   public func run() async throws {
+    // A scale-down that falls due wakes the loop once (a pass that cannot carry it out, on a
+    // full disk, is retried at the loop's interval, not at every tick).
+    var wasDue = false
     while !Task.isShuttingDownGracefully {
       let serving = serving
-      let changed = await onOwnThread {
+      let (changed, due) = await onOwnThread {
         let probed = serving.probe().changed
-        let scaleDownDue = serving.scaleDownDue()
+        let due = serving.scaleDownDue()
         let monitorFired = serving.monitors?.tick() ?? false
         serving.router?.heartbeat()
-        return probed || scaleDownDue || monitorFired
+        return (probed || monitorFired, due)
       }
-      if changed { state.wake() }
+      if changed || (due && !wasDue) { state.wake() }
+      wasDue = due
       try? await Task.sleep(for: tick)
     }
   }
