@@ -92,7 +92,7 @@ struct ModelsCommand: ParsableCommand {
     if let version { versions = versions.filter { $0.version == version } }
     if versions.isEmpty { return print("No model versions registered\(name.map { " for \($0)" } ?? "").") }
     let registry = (configuration?.registry ?? .builtin).driver(store: store, folder: store.folder)
-    let signer = try RunCommand.signer(configuration)
+    let signer = try RunCommand.signer(configuration, checkOnly: true)
     if signer == nil { print("No signing configured: only the artifacts' digests are checked.") }
     try VersionVerification.report(VersionVerification.check(versions, registry: registry, signer: signer))
   }

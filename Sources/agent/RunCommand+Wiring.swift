@@ -77,13 +77,14 @@ extension RunCommand {
   }
 
   /// `signing`'s signer and checker; a file that cannot be read, or a key that cannot sign, is a
-  /// configuration error at start.
-  static func signer(_ configuration: AgentConfig?) throws -> VersionSigner? {
+  /// configuration error at start. `checkOnly` (`agent models --verify`): the private key is read
+  /// only when there is no `allowedSigners` to check against.
+  static func signer(_ configuration: AgentConfig?, checkOnly: Bool = false) throws -> VersionSigner? {
     guard let configuration, let signing = configuration.signing else { return nil }
     do {
       return try VersionSigner(
-        key: signing.key, allowedSigners: signing.allowedSigners, requireSigned: signing.requireSigned,
-        stateFolder: configuration.state)
+        key: checkOnly && signing.allowedSigners != nil ? nil : signing.key,
+        allowedSigners: signing.allowedSigners, requireSigned: signing.requireSigned)
     } catch {
       throw CommandFailure("\(error)")
     }

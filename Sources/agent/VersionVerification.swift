@@ -30,7 +30,7 @@ enum VersionVerification {
       }
       guard let signer else { return Line(version: version, ok: true, detail: "artifact matches \(digest)") }
       switch signer.check(
-        model: version.model, version: version.version, digest: version.artifactDigest,
+        model: version.model, version: version.version, run: version.lineage["run"], digest: version.artifactDigest,
         signature: version.signature)
       {
       case .success(let signer?):

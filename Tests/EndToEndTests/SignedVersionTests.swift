@@ -45,12 +45,30 @@ import Testing
     #expect(verified.stdout.contains("iris-classifier v1  ok  artifact matches sha256:"), "\(verified.stdout)")
     #expect(verified.stdout.contains("signed by modelops-agent (ED25519 key SHA256:"), "\(verified.stdout)")
 
-    // Someone with write access to the state replaces the artifact and its recorded digest
-    // together: the digests agree, the signature does not.
+    // The artifact changed in place: its digest no longer matches, and a replica that dies is not
+    // replaced by one serving it.
     let digest = try #require(
       try run(agentBinary(), ["models", "iris-classifier", "--version", "1", "--format", "json", "--config", config])
         .stdout.firstMatch(of: #/sha256:([0-9a-f]{64})/#).map { String($0.1) })
     let artifacts = URL(fileURLWithPath: repo.state).appendingPathComponent("registry/artifacts")
+    let planted = artifacts.appendingPathComponent(digest).appendingPathComponent("planted.json")
+    try "{}\n".write(to: planted, atomically: true, encoding: .utf8)
+    let changed = try run(agentBinary(), ["models", "--verify", "--config", config])
+    #expect(changed.status == 1 && changed.stdout.contains("the artifact no longer matches its digest"), "\(changed)")
+    let replicas = ExampleRepository.processes(under: repo.state)
+    #expect(!replicas.isEmpty)
+    for pid in replicas { kill(-pid, SIGKILL) }
+    let inPlace = try run(agentBinary(), ["apply", "--config", config], timeout: 120)
+    #expect(inPlace.status != 0, "\(inPlace.stdout)")
+    #expect(
+      inPlace.stderr.contains(
+        "the artifact of iris-classifier v1 no longer matches its signed digest: it is not served"),
+      "\(inPlace.stderr)")
+    #expect(ExampleRepository.processes(under: repo.state).isEmpty, "no replica started")
+    try FileManager.default.removeItem(at: planted)
+
+    // Someone with write access to the state replaces the artifact and its recorded digest
+    // together: the digests agree, the signature does not.
     let forged = repo.scratch.url.appendingPathComponent("forged")
     try FileManager.default.copyItem(at: artifacts.appendingPathComponent(digest), to: forged)
     try "{\"forged\": true}\n".write(
@@ -66,11 +84,10 @@ import Testing
         "iris-classifier v1  FAILED  v1 of iris-classifier has an SSH signature that does not verify"),
       "\(refused.stdout)")
 
-    // A replica of it that dies is not replaced by one serving the forged artifact: the heal is
-    // stalled, with the reason in `agent status`.
-    let replicas = ExampleRepository.processes(under: repo.state)
-    #expect(!replicas.isEmpty)
-    for pid in replicas { kill(-pid, SIGKILL) }
+    // No replica starts for the forged artifact either (once a person asked to try again): the
+    // heal is stalled, with the reason in `agent status`.
+    let retried = try run(agentBinary(), ["retry", "iris-api", "--config", config])
+    #expect(retried.status == 0, "\(retried.stderr)")
     let healed = try run(agentBinary(), ["apply", "--config", config], timeout: 120)
     #expect(healed.status != 0, "\(healed.stdout)")
     #expect(
@@ -89,7 +106,10 @@ import Testing
     let unsigned = try run(agentBinary(), ["models", "--verify", "--config", config])
     #expect(unsigned.status == 1 && unsigned.stdout.contains("is not signed, and signing.requireSigned is set"))
     let stranger = try Self.key("stranger", in: keys)
-    let message = VersionSigner.message(model: "iris-classifier", digest: "sha256:" + digest)
+    let runID = try #require(
+      try run(agentBinary(), ["models", "iris-classifier", "--version", "1", "--config", config]).stdout
+        .firstMatch(of: #/run: (\S+)/#).map { String($0.1) })
+    let message = VersionSigner.message(model: "iris-classifier", run: runID, digest: "sha256:" + digest)
     let foreign = try SSHSignatures.sign(message, key: stranger, namespace: VersionSigner.namespace)
     try Self.sql(repo.state, "UPDATE model_version SET signature = ? WHERE version = 1", [foreign])
     let other = try run(agentBinary(), ["models", "--verify", "--config", config])

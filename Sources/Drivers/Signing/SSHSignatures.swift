@@ -21,9 +21,25 @@ public enum SSHSignatures {
     }
   }
 
-  /// Who signed `data` ("alice@example.com (ED25519 key SHA256:…)"): a principal of the
-  /// `allowedSigners` file whose key made `signature` for `namespace`; or why not.
-  public static func verify(_ signature: String, of data: Data, allowedSigners: String, namespace: String)
+  /// Whose signatures are accepted: an OpenSSH allowed_signers file, or its lines (kept in
+  /// memory, written only to the private folder of each check, so that no file an attacker of
+  /// the state folder could edit decides).
+  public enum AllowedSigners: Sendable, CustomStringConvertible {
+    case file(String)
+    case lines(String)
+
+    public var description: String {
+      switch self {
+      case .file(let path): return path
+      case .lines: return "the signing key"
+      }
+    }
+  }
+
+  /// Who signed `data` ("alice@example.com (ED25519 key SHA256:…)"): a principal of `allowed`
+  /// whose key made `signature` for `namespace`; or why not (`transient` when the check itself
+  /// could not be made: a tool that did not start or timed out, a folder that could not be written).
+  public static func verify(_ signature: String, of data: Data, allowed: AllowedSigners, namespace: String)
     -> Result<String, SignatureRefused>
   {
     let checked = Result<Result<String, SignatureRefused>, any Error> {
@@ -32,17 +48,29 @@ public enum SSHSignatures {
         let message = folder.appendingPathComponent("message").path
         try Data(signature.utf8).write(to: URL(fileURLWithPath: sig))
         try data.write(to: URL(fileURLWithPath: message))
-        let allowed = URL(fileURLWithPath: allowedSigners).standardizedFileURL.path
-        let found = Tool.run(["ssh-keygen", "-Y", "find-principals", "-s", sig, "-f", allowed], in: folder.path)
+        let signers: String
+        switch allowed {
+        case .file(let path): signers = URL(fileURLWithPath: path).standardizedFileURL.path
+        case .lines(let lines):
+          signers = folder.appendingPathComponent("allowed_signers").path
+          try Data(lines.utf8).write(to: URL(fileURLWithPath: signers))
+        }
+        let found = Tool.run(["ssh-keygen", "-Y", "find-principals", "-s", sig, "-f", signers], in: folder.path)
+        if found.timedOut || found.notStarted {
+          return .failure(SignatureRefused("cannot be checked now: \(found.output)", transient: true))
+        }
         let principals = found.output.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
         guard found.ok, let principal = principals.first else {
-          return .failure(SignatureRefused("is signed by an SSH key that is not in \(allowedSigners)"))
+          return .failure(SignatureRefused("is signed by an SSH key that is not in \(allowed)"))
         }
         let verified = Tool.run(
           [
             "/bin/sh", "-c", "exec ssh-keygen -Y verify -f \"$1\" -I \"$2\" -n \"$3\" -s \"$4\" < \"$5\"", "verify",
-            allowed, principal, namespace, sig, message,
+            signers, principal, namespace, sig, message,
           ], in: folder.path)
+        if verified.timedOut || verified.notStarted {
+          return .failure(SignatureRefused("cannot be checked now: \(verified.output)", transient: true))
+        }
         let good = verified.output.split(whereSeparator: \.isNewline).first { $0.hasPrefix("Good") }
         guard verified.ok, let good else {
           // `Signature verification failed: incorrect signature` (then `Could not verify signature.`;
@@ -58,7 +86,8 @@ public enum SSHSignatures {
     }
     switch checked {
     case .success(let result): return result
-    case .failure(let error): return .failure(SignatureRefused("has an SSH signature that cannot be checked: \(error)"))
+    case .failure(let error):
+      return .failure(SignatureRefused("has an SSH signature that cannot be checked now: \(error)", transient: true))
     }
   }
 
@@ -81,5 +110,10 @@ public enum SSHSignatures {
 /// not in …", "has an SSH signature that does not verify: …".
 public struct SignatureRefused: Error, CustomStringConvertible, Sendable, Equatable {
   public var description: String
-  public init(_ description: String) { self.description = description }
+  /// The check could not be made (retry later), as opposed to a signature found bad.
+  public var transient: Bool
+  public init(_ description: String, transient: Bool = false) {
+    self.description = description
+    self.transient = transient
+  }
 }

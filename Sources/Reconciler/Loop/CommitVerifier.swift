@@ -56,7 +56,7 @@ public struct CommitVerifier: Sendable {
   private func verifySSH(_ signature: CommitSignature, _ allowed: String, _ short: String)
     -> Result<String, VerificationRefused>
   {
-    SSHSignatures.verify(signature.signature, of: signature.signedData, allowedSigners: allowed, namespace: "git")
+    SSHSignatures.verify(signature.signature, of: signature.signedData, allowed: .file(allowed), namespace: "git")
       .mapError { refused in VerificationRefused("commit \(short) \(refused)") }
   }
 
@@ -96,7 +96,8 @@ public struct CommitVerifier: Sendable {
   }
 
   private func run(_ argv: [String], in folder: String) -> (ok: Bool, output: String) {
-    Tool.run(argv, in: folder, deadline: deadline)
+    let outcome = Tool.run(argv, in: folder, deadline: deadline)
+    return (outcome.ok, outcome.output)
   }
 }
 

@@ -98,14 +98,25 @@ final class ReplicaLifecycle: Sendable {
     return state
   }
 
-  /// Under `signing`, a version whose signature does not verify (or, with `requireSigned`, that
-  /// has none) starts no replica: a person must act (stalled).
+  /// Under `signing`, a replica starts only for a version whose artifact still has its recorded
+  /// digest and whose signature verifies (with `requireSigned`, one that has a signature): else a
+  /// person must act (stalled). A check that could not be made now is retried.
   private func checkSignature(_ model: String, _ version: Int) throws {
     guard let signer else { return }
-    guard let record = try store.versions(model: model).first(where: { $0.version == version }) else { return }
+    guard let record = try store.versions(model: model).first(where: { $0.version == version }) else {
+      throw Stalled("v\(version) of \(model) is not recorded: it is not served")
+    }
     let checked = signer.check(
-      model: model, version: version, digest: record.artifactDigest, signature: record.signature)
-    if case .failure(let refused) = checked { throw Stalled("\(refused): it is not served") }
+      model: model, version: version, run: record.lineage["run"], digest: record.artifactDigest,
+      signature: record.signature)
+    if case .failure(let refused) = checked {
+      if refused.transient { throw RunError("\(refused)") }
+      throw Stalled("\(refused): it is not served")
+    }
+    // The bytes served are the ones signed for: hashed again for each replica under `signing`.
+    guard try registry.verify(model: model, version: version) else {
+      throw Stalled("the artifact of \(model) v\(version) no longer matches its signed digest: it is not served")
+    }
   }
 
   /// Why a replica that never turned healthy is gone: it exited, or outlived its startup timeout.

@@ -31,7 +31,8 @@ enum RunRegistration {
     lineage["finishedAt"] = ISO8601DateFormatter().string(from: finished)
     // The digest the registry records, by the same function: a file changed between the two
     // makes the signature fail, and the version is not served.
-    let signature = try signer?.sign(model: plan.model, digest: "sha256:" + (try ArtifactDigest.of(folder: model)))
+    let signature = try signer?.sign(
+      model: plan.model, run: plan.runID, digest: "sha256:" + (try ArtifactDigest.of(folder: model)))
     return try registry.register(
       NewVersion(
         model: plan.model, artifact: model, metrics: metrics, profile: profile, lineage: lineage, createdAt: finished,
