@@ -18,7 +18,8 @@ public enum AgentServer {
       await state.ready ? text("ready\n") : text("not ready: the first cycle has not finished\n", .serviceUnavailable)
     }
     router.get("metrics") { _, _ in
-      var body = await metrics(state)
+      // The head's validity as `agent status` says it: the source's, known before the next pass.
+      var body = await metrics(state, invalidHead: calls.map { $0.source().invalidHead != nil })
       if let calls { body += await onOwnThread { calls.metrics() } }
       return text(body, contentType: "text/plain; version=0.0.4")
     }
@@ -79,7 +80,7 @@ public enum AgentServer {
   }
 
   /// The agent's own metrics, Prometheus text format, all named `modelops_*`.
-  static func metrics(_ state: DaemonState) async -> String {
+  static func metrics(_ state: DaemonState, invalidHead: Bool? = nil) async -> String {
     let last = await state.last
     var out = ""
     func metric(_ name: String, _ type: String, _ help: String, _ value: String, labels: String = "") {
@@ -96,7 +97,7 @@ public enum AgentServer {
     metric("modelops_ready", "gauge", "1 once the first cycle has finished.", await state.ready ? "1" : "0")
     metric(
       "modelops_head_invalid", "gauge", "1 when the newest commit's manifests are invalid.",
-      last.invalidHead == nil ? "0" : "1")
+      (invalidHead ?? (last.invalidHead != nil)) ? "1" : "0")
     if let commit = last.reconciled {
       metric(
         "modelops_reconciled_commit_info", "gauge", "The commit being reconciled.", "1",
