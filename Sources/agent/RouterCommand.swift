@@ -18,11 +18,19 @@ struct RouterCommand: ParsableCommand {
   func run() throws {
     let logger = Logger(label: "modelops.router")
     let router = ProxyRouter(logger: logger)
-    // Memory a burst of traffic needed goes back to the system once the burst is over.
+    // Every 10 s: memory a burst of traffic needed goes back to the system once the burst is
+    // over; and a router whose control socket is gone (its state folder was removed) has no
+    // agent left to serve, and exits.
+    let socket = socket
     Thread {
       while true {
         Thread.sleep(forTimeInterval: 10)
         _ = modelops_release_free_memory()
+        if !FileManager.default.fileExists(atPath: socket) {
+          logger.warning(
+            "the control socket is gone (was the state folder removed?): stopping", metadata: ["socket": "\(socket)"])
+          Foundation.exit(0)
+        }
       }
     }.start()
     try RouterControlServer(router: router, path: socket, logger: logger).serve()

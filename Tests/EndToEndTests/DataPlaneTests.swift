@@ -114,4 +114,24 @@ final class SteadyTraffic: Sendable {
       }, "\(log())")
     #expect(running.terminate(within: 20) == 0, "\(log())")
   }
+
+  /// A router whose control socket is gone (its state folder was removed) has no agent left to
+  /// serve: it exits by itself within its 10-s check.
+  @Test func aRouterWhoseStateFolderIsRemovedStops() throws {
+    let scratch = try Scratch()
+    let socket = scratch.url.appendingPathComponent("control.sock").path
+    let router = Process()
+    router.executableURL = try agentBinary()
+    router.arguments = ["router", "--socket", socket]
+    router.standardError = FileHandle.nullDevice
+    try router.run()
+    defer { if router.isRunning { kill(router.processIdentifier, SIGKILL) } }
+    let deadline = Date().addingTimeInterval(10)
+    while !FileManager.default.fileExists(atPath: socket), Date() < deadline { usleep(50_000) }
+    #expect(FileManager.default.fileExists(atPath: socket))
+    try FileManager.default.removeItem(atPath: socket)
+    let gone = Date().addingTimeInterval(25)
+    while router.isRunning, Date() < gone { usleep(100_000) }
+    #expect(!router.isRunning, "the router still runs without its socket")
+  }
 }
