@@ -45,6 +45,9 @@ import Testing
     #expect(Self.sample(listen, 20).allSatisfy { $0 == 1 })
     // The endpoint serves from the first healthy replica on; the second may still be starting.
     #expect(agent.waitUntil(60) { agent.healthyReplicas("iris-api", version: 1) == 2 }, "\(log())")
+    // The rollout over (a replica killed before then is replaced by the rollout itself).
+    let history = { (try? run(agentBinary(), ["history", "iris-api", "--state", repo.state]).stdout) ?? "" }
+    #expect(agent.waitUntil(30) { history().contains("rollout") }, "\(history())\n\(log())")
     let first = Self.replicaPIDs(repo)
     #expect(first.count == 2)
 
@@ -56,7 +59,6 @@ import Testing
         let now = Self.replicaPIDs(repo); return now.count == 2 && !now.contains(victim)
       }, "\(log())")
     #expect(Self.sample(listen, 20).allSatisfy { $0 == 1 }, "\(log())")
-    let history = { (try? run(agentBinary(), ["history", "iris-api", "--state", repo.state]).stdout) ?? "" }
     #expect(agent.waitUntil(30) { history().contains("replace") }, "\(history())\n\(log())")
 
     // A new commit retrains, and the canary's 50% split is visible in the responses.
@@ -164,7 +166,10 @@ import Testing
     #expect(remoteStatus.stdout.contains("degraded"), "\(remoteStatus.stdout)")
     #expect(remoteStatus.stdout.contains("was rolled back"))
     let history = try run(agentBinary(), ["history", "iris-api"] + server, environment: token)
-    #expect(history.stdout.contains("rollback  Deployment/iris-api  v2/"))
+    // v2 rolled back, whether its rollout had finished (v2 → v1) or was still in flight (aborted).
+    #expect(
+      history.stdout.contains("rollback  Deployment/iris-api  v2/")
+        || history.stdout.contains("rollout to v2/a9a59d8 aborted"), "\(history.stdout)")
     let remoteModels = try run(agentBinary(), ["models", "--format", "json"] + server, environment: token)
     #expect(remoteModels.stdout.contains("\"version\" : 2"))
     // Still held after more cycles: the rolled-back revision is not retried on its own.

@@ -38,12 +38,13 @@ final class MonitorFiring: Sendable {
       return true
     }
     guard first else { return false }
-    progress(
-      Progress("monitor \(name) fired: \(message)", level: .warning, ["monitor": name, "version": "\(version)"]))
+    // Recorded before it is said: a log line means the firing outlives a kill of the agent.
     try? store.recordMonitor(name, firing: true, version: version, at: now)
     try? store.appendEvent(
       kind: "monitor-fired", resource: ResourceID(.monitor, name), commit: nil,
       cause: "deployment \(monitor.spec.deployment), held for \(monitor.spec.forDuration)", message: message, at: now)
+    progress(
+      Progress("monitor \(name) fired: \(message)", level: .warning, ["monitor": name, "version": "\(version)"]))
     if monitor.spec.actions.contains(.notify) {
       notifier?.send(
         Notification(
