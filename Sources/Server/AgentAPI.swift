@@ -27,6 +27,8 @@ public struct AgentAPI: Sendable {
   public var runLog: @Sendable (_ id: String) throws -> String? = { _ in nil }
   /// `agent retry NAME`: what was retried (empty: nothing to retry).
   public var retry: @Sendable (_ name: String) throws -> [String] = { _ in [] }
+  /// Ray jobs' output exchange (`/api/v1/runs/<id>/output`); nil: no Ray cluster is configured.
+  public var rayOutput: RayStepOutput?
   /// The replicas, as Prometheus' HTTP service discovery wants them (`GET /api/v1/targets`).
   public var targets: @Sendable () throws -> [ScrapeTargetGroup] = { [] }
 
@@ -83,6 +85,7 @@ public struct APIError: Error, CustomStringConvertible {
 
 extension AgentServer {
   static func addAPIRoutes(_ api: RouterGroup<BasicRequestContext>, _ calls: AgentAPI, token: String?) {
+    if let output = calls.rayOutput { addRayOutputRoutes(api, output) }
     api.get("source") { request, _ in
       await answer(request, token) { try encode(calls.source()) }
     }

@@ -178,6 +178,11 @@ enum Schema {
     migrator.registerMigration("v5") { db in
       try db.alter(table: "model_version") { t in t.add(column: "signature", .text) }
     }
+    // Ray: the job running a step's attempt, and the Serve application a replica stands for.
+    migrator.registerMigration("v6") { db in
+      try db.alter(table: "run") { t in t.add(column: "ray_job", .text) }
+      try db.alter(table: "replica") { t in t.add(column: "ray_app", .text) }
+    }
     return migrator
   }
 }

@@ -15,6 +15,8 @@ public struct RunProgress: Sendable, Hashable {
   public var pid: Int32?
   public var startTicks: UInt64?
   public var container: String?
+  /// The Ray job (its submission id) running the step's attempt, with `runtime: ray`.
+  public var rayJob: String?
   /// When the step attempt is stopped (its `timeout`, or the run's, whichever comes first).
   public var stepDeadline: Date?
   /// A failed attempt's retry starts at this time (backoff); nil: as soon as the supervisor looks.
@@ -31,7 +33,7 @@ public struct RunProgress: Sendable, Hashable {
   }
 
   /// Whether a step attempt has been started (a process or container is recorded).
-  public var hasProcess: Bool { pid != nil || container != nil }
+  public var hasProcess: Bool { pid != nil || container != nil || rayJob != nil }
 }
 
 /// How a run ended.
@@ -53,6 +55,7 @@ extension StateStore {
         run.pid = (row["pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }
         run.startTicks = (row["start_ticks"] as Int64?).map { UInt64(clamping: $0) }
         run.container = row["container_id"]
+        run.rayJob = row["ray_job"]
         run.stepDeadline = (row["step_deadline"] as Double?).map(Date.init(timeIntervalSince1970:))
         run.nextAttemptAt = (row["next_attempt_at"] as Double?).map(Date.init(timeIntervalSince1970:))
         run.reason = row["reason"] ?? ""
@@ -68,12 +71,12 @@ extension StateStore {
       try db.execute(
         sql: """
           UPDATE run SET step = ?, attempt = ?, pid = ?, start_ticks = ?, container_id = ?, step_deadline = ?,
-            next_attempt_at = ?
+            next_attempt_at = ?, ray_job = ?
           WHERE id = ? AND status = 'running'
           """,
         arguments: [
           run.step, run.attempt, run.pid, run.startTicks.map { Int64(clamping: $0) }, run.container,
-          run.stepDeadline?.timeIntervalSince1970, run.nextAttemptAt?.timeIntervalSince1970, run.id,
+          run.stepDeadline?.timeIntervalSince1970, run.nextAttemptAt?.timeIntervalSince1970, run.rayJob, run.id,
         ])
     }
   }
@@ -103,7 +106,7 @@ extension StateStore {
       try db.execute(
         sql: """
           UPDATE run SET status = ?, finished_at = ?, registered_version = ?, error = ?, pid = NULL,
-            container_id = NULL
+            container_id = NULL, ray_job = NULL
           WHERE id = ?
           """,
         arguments: [end.rawValue, time.timeIntervalSince1970, version, error, id])

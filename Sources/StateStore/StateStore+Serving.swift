@@ -44,6 +44,8 @@ public struct ReplicaRecord: Sendable, Hashable {
   public var port: Int?
   /// The container's id with the docker runtime; nil for a process.
   public var container: String?
+  /// The Serve application standing for the replica with `runtime: ray` (one per revision).
+  public var rayApp: String?
   public var startedAt: Date
   /// Consecutive failed health probes.
   public var failures = 0
@@ -166,14 +168,14 @@ extension StateStore {
         sql: """
           INSERT OR REPLACE INTO replica
             (id, deployment, version, template, commit_id, health, pid, start_ticks, port, container_id,
-             started_at, failures, ready_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             started_at, failures, ready_at, ray_app)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           replica.id, replica.deployment, replica.revision.modelVersion, replica.revision.template, replica.commit,
           replica.health.rawValue, replica.pid, replica.startTicks.map { Int64(clamping: $0) }, replica.port,
           replica.container, replica.startedAt.timeIntervalSince1970, replica.failures,
-          replica.readyAt?.timeIntervalSince1970,
+          replica.readyAt?.timeIntervalSince1970, replica.rayApp,
         ])
     }
   }
@@ -253,6 +255,7 @@ extension StateStore {
     replica.startTicks = (row["start_ticks"] as Int64?).map { UInt64(clamping: $0) }
     replica.port = row["port"]
     replica.container = row["container_id"]
+    replica.rayApp = row["ray_app"]
     replica.failures = row["failures"]
     replica.readyAt = (row["ready_at"] as Double?).map(Date.init(timeIntervalSince1970:))
     return replica

@@ -74,6 +74,9 @@ struct RunCommand: AsyncParsableCommand {
     runner.runAs = runAs
     let signer = try Self.signer(configuration)
     runner.signer = signer
+    let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
+    let ray = try configuration.ray.map { try Self.rayCluster($0, listen: listen) }
+    runner.ray = ray?.training
     let shutdown = ShutdownFlag()
     // The stable endpoints are served by a router process that outlives this agent (adopted if
     // one runs already): stopping or killing the agent never takes a model offline.
@@ -115,7 +118,6 @@ struct RunCommand: AsyncParsableCommand {
       timeout: .milliseconds(source.fetchTimeout.milliseconds), logger: logger)
     let supervisor = ReplicaSupervisor(serving: serving, state: state, logger: logger)
     let runs = RunSupervisor(reconciler: reconciler, state: state, logger: logger)
-    let listen = configuration.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
     let token = try configuration.apiToken.map(Credentials.secret)
     if token == nil {
       // Without a token, whoever reaches the API can roll back, promote and post alerts: only the
@@ -131,6 +133,7 @@ struct RunCommand: AsyncParsableCommand {
       watcher: watcher,
       serving: serving, state: state)
     api.alerts = { payload in monitors.receive(payload) }
+    if ray != nil { api.rayOutput = RayStepOutput(store: store, stateFolder: folder) }
     api.metrics = { Self.servingMetrics(store) + router.metricsText() }
     let webhookSecret = try configuration.webhookSecret.map(Credentials.secret)
     let server = AgentServer.application(

@@ -31,7 +31,7 @@ enum ConfigDecoder {
   static func decode(_ root: YAMLNode, _ c: DecodeContext) -> AgentConfig? {
     let allowed = [
       "source", "state", "registry", "runtime", "prometheus", "api", "webhooks", "notify", "writeBack", "training",
-      "runAs", "signing",
+      "runAs", "signing", "ray",
     ]
     guard let f = Fields(root, path: "", allowed: allowed, context: c), let sourceNode = f.required("source"),
       let source = decodeSource(sourceNode, c)
@@ -112,7 +112,39 @@ enum ConfigDecoder {
     }
     if let n = f["writeBack"] { config.writeBack = c.bool(n, "writeBack") ?? false }
     if let n = f["signing"] { config.signing = decodeSigning(n, c) }
+    if let n = f["ray"] { config.ray = decodeRay(n, c) }
     return config
+  }
+
+  /// `ray: {address: URL, token: {env: NAME}, callback: URL, serve: {host, port}}`.
+  private static func decodeRay(_ node: YAMLNode, _ c: DecodeContext) -> AgentConfig.Ray? {
+    guard let f = Fields(node, path: "ray", allowed: ["address", "token", "callback", "serve"], context: c),
+      let n = f.required("address"), let address = httpURL(n, "ray.address", c)
+    else { return nil }
+    var ray = AgentConfig.Ray(address: address.hasSuffix("/") ? String(address.dropLast()) : address)
+    ray.token = f["token"].flatMap { secret($0, "ray.token", c) }
+    if let n = f["callback"], let url = httpURL(n, "ray.callback", c) {
+      ray.callback = url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+    if let n = f["serve"], let s = Fields(n, path: "ray.serve", allowed: ["host", "port"], context: c) {
+      ray.serveHost = s["host"].flatMap { c.nonEmptyString($0, "ray.serve.host") }
+      if let p = s["port"] { ray.servePort = c.int(p, "ray.serve.port", in: 1...65535) ?? ray.servePort }
+    }
+    return ray
+  }
+
+  /// An `http://` or `https://` URL without a password in it.
+  private static func httpURL(_ node: YAMLNode, _ field: String, _ c: DecodeContext) -> String? {
+    guard let url = c.nonEmptyString(node, field) else { return nil }
+    guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+      c.error("'\(field)' must be an http:// or https:// URL, got '\(url)'", at: node)
+      return nil
+    }
+    guard !holdsPassword(url) else {
+      c.error("'\(field)' must not hold a password (use ray.token)", at: node)
+      return nil
+    }
+    return url
   }
 
   /// `signing: {key: {file: PATH}, allowedSigners: PATH, requireSigned: BOOL}`.

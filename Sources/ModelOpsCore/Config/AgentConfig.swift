@@ -46,6 +46,33 @@ public struct AgentConfig: Sendable, Hashable {
     public init() {}
   }
 
+  /// A Ray cluster (`ray:`), reached through its dashboard's REST API: `runtime: ray` pipelines
+  /// run their steps as Ray jobs there, `runtime: ray` deployments serve as Serve applications.
+  public struct Ray: Sendable, Hashable {
+    /// The dashboard, `http://HOST:8265` (KubeRay: the head service's dashboard port).
+    public var address: String
+    /// A bearer token for a dashboard behind an authenticating proxy.
+    public var token: SecretReference?
+    /// The agent's API as the Ray nodes reach it (jobs send their output there); nil: from
+    /// `api.listen`.
+    public var callback: String?
+    /// Where the agent's router reaches Serve's HTTP proxy (nil host: the dashboard's host).
+    public var serveHost: String?
+    public var servePort = 8000
+
+    public init(address: String) { self.address = address }
+
+    /// The host of `address` (`http://HOST:PORT/…`).
+    public var dashboardHost: String {
+      let rest = address.split(separator: "://", maxSplits: 1).last.map(String.init) ?? address
+      let authority = rest.split(separator: "/", maxSplits: 1).first.map(String.init) ?? rest
+      if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+        return String(authority[authority.index(after: authority.startIndex)..<close])
+      }
+      return authority.split(separator: ":").first.map(String.init) ?? authority
+    }
+  }
+
   public struct Notify: Sendable, Hashable {
     public var url: String
     /// Empty: every event.
@@ -79,6 +106,8 @@ public struct AgentConfig: Sendable, Hashable {
   public var maxConcurrentRuns = 2
   /// Signed model versions; nil: versions are neither signed nor checked.
   public var signing: Signing?
+  /// The Ray cluster of `runtime: ray` pipelines and deployments; nil: none.
+  public var ray: Ray?
 
   /// `signing`: the SSH key that signs each registered version, whose signatures are accepted,
   /// and whether an unsigned version may serve.
@@ -92,7 +121,7 @@ public struct AgentConfig: Sendable, Hashable {
 
   /// The environment variables holding the configuration's secrets (`{env: NAME}`).
   public var secretVariables: Set<String> {
-    var references = [apiToken, webhookSecret]
+    var references = [apiToken, webhookSecret, ray?.token]
     switch source.auth {
     case .token(let token): references.append(token)
     case .sshKey(_, let passphrase): references.append(passphrase)

@@ -3,7 +3,7 @@ enum DeploymentDecoder {
   static func decode(_ node: YAMLNode, name: String, _ c: DecodeContext) -> Deployment.Spec? {
     let allowed = [
       "model", "runtime", "command", "image", "env", "replicas", "port", "listen", "health", "strategy",
-      "progressDeadline", "analysis", "rollback", "resources",
+      "progressDeadline", "analysis", "rollback", "resources", "ray",
     ]
     guard let f = Fields(node, path: "spec", allowed: allowed, context: c) else { return nil }
     let model = f.required("model").flatMap { decodeModelReference($0, c) }
@@ -18,19 +18,39 @@ enum DeploymentDecoder {
       if spec.command?.isEmpty == true { c.error("'spec.command' must not be empty", at: n) }
     }
     if let n = f["image"] { spec.image = c.imageReference(n, "spec.image") }
+    if let n = f["ray"] { spec.ray = RayOptionsDecoder.serve(n, c) }
     switch spec.runtime {
+    case .ray:
+      if f["ray"] == nil {
+        c.error("'runtime: ray' needs 'spec.ray' with the Serve application's importPath", at: node)
+      }
+      let elsewhere = [
+        ("command", "the Serve application is spec.ray.importPath"), ("image", "it runs in the cluster's image"),
+        ("port", "Serve's proxy answers for it"), ("replicas", "use spec.ray.replicas"),
+        ("resources", "use spec.ray.actorOptions"),
+      ]
+      for (key, why) in elsewhere {
+        if let n = f[key] { c.error("'spec.\(key)' is not used with 'runtime: ray': \(why)", at: n) }
+      }
+    case _ where f["ray"] != nil:
+      c.error("'spec.ray' is for 'runtime: ray'", at: f["ray"] ?? node)
     case .process where f["command"] == nil:
       c.error("the process runtime needs 'command' in 'spec'", at: node)
     case .docker where f["image"] == nil:
       c.error("the docker runtime needs 'image' in 'spec'", at: node)
     case nil where f["command"] == nil && f["image"] == nil:
-      c.error("'spec' needs 'command' (process runtime) or 'image' (docker runtime)", at: node)
+      c.error("'spec' needs 'command' (process runtime), 'image' (docker runtime) or 'runtime: ray'", at: node)
     default: break
     }
     if let n = f["env"] { spec.env = EnvRules.decode(n, "spec.env", c) }
     if let n = f["replicas"] { spec.replicas = c.int(n, "spec.replicas", in: 0...1000) ?? spec.replicas }
     if let n = f["port"] { spec.port = c.int(n, "spec.port", in: 1...65535) ?? spec.port }
     if let n = f["health"] { spec.health = decodeHealth(n, c) ?? spec.health }
+    if spec.runtime == .ray, case .mapping(let pairs)? = f["health"]?.content,
+      let path = pairs.first(where: { $0.key.scalar?.value == "path" })?.key
+    {
+      c.error("'spec.health.path' is not used with 'runtime: ray': health is the Serve application's status", at: path)
+    }
     if let n = f["strategy"] { spec.strategy = StrategyDecoder.decode(n, deployment: name, c) ?? spec.strategy }
     if let n = f["progressDeadline"] {
       spec.progressDeadline = c.duration(n, "spec.progressDeadline") ?? spec.progressDeadline

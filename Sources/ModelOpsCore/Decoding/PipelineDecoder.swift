@@ -3,7 +3,10 @@ import Foundation
 /// Decodes a Pipeline's spec: inputs, steps, triggers, retries and timeouts.
 enum PipelineDecoder {
   static func decode(_ node: YAMLNode, name: String, _ c: DecodeContext) -> Pipeline.Spec? {
-    let allowed = ["model", "workdir", "image", "params", "inputs", "steps", "triggers", "retries", "timeout"]
+    let allowed = [
+      "model", "workdir", "image", "runtime", "resources", "params", "inputs", "steps", "triggers", "retries",
+      "timeout",
+    ]
     guard let f = Fields(node, path: "spec", allowed: allowed, context: c) else { return nil }
     var spec = Pipeline.Spec(model: "", steps: [])
     if let n = f.required("model"), let model = c.nonEmptyString(n, "spec.model") {
@@ -36,7 +39,38 @@ enum PipelineDecoder {
     if let n = f["triggers"] { spec.triggers = decodeTriggers(n, c) ?? spec.triggers }
     if let n = f["retries"] { spec.retries = c.int(n, "spec.retries", in: 0...10) ?? 0 }
     if let n = f["timeout"] { spec.timeout = c.duration(n, "spec.timeout") }
+    if let n = f["runtime"] { spec.runtime = c.oneOf(n, "spec.runtime", Deployment.Runtime.allCases) }
+    if let n = f["resources"] { spec.resources = RayOptionsDecoder.stepResources(n, c) }
+    checkRuntime(spec, f, node, c)
     return spec
+  }
+
+  /// What each runtime needs and refuses: docker runs `image`; a Ray job runs in the cluster's
+  /// Python environment, reads no host path (no shared disk) and is the only one with `resources`.
+  private static func checkRuntime(_ spec: Pipeline.Spec, _ f: Fields, _ node: YAMLNode, _ c: DecodeContext) {
+    switch spec.runtime {
+    case .docker where f["image"] == nil:
+      c.error("'spec.runtime: docker' needs 'spec.image'", at: node)
+    case .process where f["image"] != nil:
+      c.error("'spec.image' is for runtime docker; this pipeline says 'runtime: process'", at: f["image"] ?? node)
+    case .ray:
+      if let n = f["image"] {
+        c.error(
+          "'spec.image' is not used with 'runtime: ray': steps run in the Ray nodes' Python environment "
+            + "(put packages in the cluster's image)", at: n)
+      }
+      for input in spec.inputs {
+        if case .hostPath(let path) = input.source {
+          c.error(
+            "input '\(input.name)': the host path \(path) is not on the Ray nodes (no shared disk); "
+              + "use a 'dvc' input or data the cluster can read", at: f["inputs"] ?? node)
+        }
+      }
+    default:
+      if let n = f["resources"] {
+        c.error("'spec.resources' is for 'runtime: ray' (the resources each step's Ray job asks for)", at: n)
+      }
+    }
   }
 
   /// Params and inputs become `MODELOPS_PARAM_<NAME>` variables: names must fit and not collide.

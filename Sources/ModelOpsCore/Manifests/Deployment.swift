@@ -4,7 +4,7 @@ public struct Deployment: Sendable, Hashable, Encodable {
   public var spec: Spec
 
   public enum Runtime: String, Sendable, Hashable, Encodable, CaseIterable {
-    case process, docker
+    case process, docker, ray
   }
 
   public struct Spec: Sendable, Hashable, Encodable {
@@ -13,6 +13,8 @@ public struct Deployment: Sendable, Hashable, Encodable {
     public var runtime: Runtime?
     public var command: [String]?
     public var image: String?
+    /// With `runtime: ray`: the Serve application each revision runs.
+    public var ray: RayServeOptions?
     public var env: [String: String] = [:]
     public var replicas = 1
     /// Port a replica listens on inside its container.

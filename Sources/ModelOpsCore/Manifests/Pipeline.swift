@@ -8,6 +8,10 @@ public struct Pipeline: Sendable, Hashable, Encodable {
     /// Repo-relative folder the steps run in (default: the repository root).
     public var workdir: String = "."
     public var image: String?
+    /// Where the steps run (nil: the agent's runtime; `docker` needs `image`).
+    public var runtime: Deployment.Runtime?
+    /// With `runtime: ray`: what each step's job asks the cluster for.
+    public var resources: StepResources?
     public var params: [String: String] = [:]
     public var inputs: [Input] = []
     public var steps: [Step]

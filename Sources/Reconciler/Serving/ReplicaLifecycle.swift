@@ -204,6 +204,8 @@ final class ReplicaLifecycle: Sendable {
           "deployment \(deployment.metadata.name) asks for the docker runtime, which this agent has not configured")
       }
       return docker
+    case .ray:
+      throw Stalled("deployment \(deployment.metadata.name): runtime ray is not served yet")
     }
   }
 

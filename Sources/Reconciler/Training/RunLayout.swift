@@ -34,6 +34,30 @@ struct RunLayout: Sendable {
     return environment
   }
 
+  /// The run contract as a Ray job reads it on its node: the working_dir is the workdir, so a
+  /// DVC input is named relative to it (one outside it is not shipped); the wrapper adds the
+  /// output folder and the params file (`MODELOPS_PARAMS_JSON` carries the params).
+  func rayEnvironment() throws -> [String: String] {
+    var environment = environment()
+    environment["MODELOPS_OUTPUT_DIR"] = nil
+    environment["MODELOPS_PARAMS"] = nil
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    environment["MODELOPS_PARAMS_JSON"] = String(decoding: try encoder.encode(pipeline.spec.params), as: UTF8.self)
+    let workdir = pipeline.spec.workdir == "." ? "" : pipeline.spec.workdir + "/"
+    for input in pipeline.spec.inputs {
+      guard case .dvc(let pointer) = input.source else { continue }
+      let tracked = String(pointer.dropLast(".dvc".count))
+      guard tracked.hasPrefix(workdir) else {
+        throw Stalled(
+          "input '\(input.name)' (\(tracked)) is outside spec.workdir '\(pipeline.spec.workdir)', "
+            + "which is all a Ray job receives")
+      }
+      environment[Pipeline.inputVariable(input.name)] = String(tracked.dropFirst(workdir.count))
+    }
+    return environment
+  }
+
   /// The checkout and the output folder writable, params and host inputs read-only.
   var binds: [ContainerSpec.Bind] {
     var binds: [ContainerSpec.Bind] = [

@@ -23,6 +23,17 @@ struct RunPlan: Codable, Sendable {
     var labels: [String: String]
   }
 
+  /// Steps as jobs of a Ray cluster (`runtime: ray`).
+  struct RayJob: Codable, Sendable {
+    /// `_ray_pkg_<digest>.zip`: the workdir and the step wrapper, kept beside the plan as `package.zip`.
+    var package: String
+    /// The run contract's variables as they read on the node (the wrapper adds the folders).
+    var env: [String: String]
+    var cpus: Double?
+    var gpus: Double?
+    var memory: Int64?
+  }
+
   struct Bind: Codable, Sendable {
     var host: String
     var container: String
@@ -40,6 +51,7 @@ struct RunPlan: Codable, Sendable {
   var workdir: String
   var environment: [String: String]
   var container: Container?
+  var ray: RayJob?
   /// `STATE/runs/<id>/output`: what the run leaves for registration.
   var output: String
   /// Lineage recorded with the version (commit, pipeline digest, params, inputs, run, startedAt).

@@ -11,6 +11,8 @@ import Synchronization
 enum StepState: Sendable {
   case running
   case exited(ChildProcess.Exit)
+  /// Ended in failure without an exit status (a Ray job whose environment could not be set up).
+  case failed(String)
   case vanished
 }
 

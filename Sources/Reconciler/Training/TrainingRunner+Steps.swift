@@ -50,18 +50,30 @@ extension TrainingRunner {
         "  run \(run.id): step \(run.step + 1)/\(plan.steps.count) \(definition.name) started"
           + (run.attempt > 1 ? " (attempt \(run.attempt) of \(plan.retries + 1))" : ""),
         ["run": run.id, "pipeline": plan.pipeline, "step": definition.name]))
-    let process = StepProcess(docker: docker, folder: folder(of: run.id), runAs: runAs)
-    let started = try process.launch(plan, step: run.step, attempt: run.attempt, log: log)
-    run.pid = started.pid
-    run.startTicks = started.ticks
-    run.container = started.container
+    if plan.ray != nil {
+      guard let ray = rayStep(run.id) else { throw Stalled(Self.rayMissing) }
+      run.rayJob = try ray.launch(plan, step: run.step, attempt: run.attempt, log: log)
+    } else {
+      let process = StepProcess(docker: docker, folder: folder(of: run.id), runAs: runAs)
+      let started = try process.launch(plan, step: run.step, attempt: run.attempt, log: log)
+      run.pid = started.pid
+      run.startTicks = started.ticks
+      run.container = started.container
+    }
     run.nextAttemptAt = nil
     var deadline = definition.timeout.map { now.addingTimeInterval($0) }
     if let whole = plan.deadline { deadline = min(deadline ?? whole, whole) }
     run.stepDeadline = deadline
     try store.saveRunProgress(run)
-    if let container = started.container, let docker { followed.follow(container, engine: docker.engine, log: log) }
+    if let container = run.container, let docker { followed.follow(container, engine: docker.engine, log: log) }
   }
+
+  /// The run's Ray steps, on the configured cluster (nil: agent.yaml has no `ray` section).
+  func rayStep(_ runID: String) -> RayStep? {
+    ray.map { RayStep(ray: $0, folder: folder(of: runID), logs: rayLogs) }
+  }
+
+  static let rayMissing = "agent.yaml has no 'ray' section: the run's Ray steps cannot be followed"
 
   /// One run: returns how it ended, or nil while it goes on.
   private func step(_ run: inout RunProgress, now: Date) -> RunEnded? {
@@ -74,11 +86,28 @@ extension TrainingRunner {
       while true {
         guard run.hasProcess else {
           if let next = run.nextAttemptAt, now < next { return nil }
-          try launch(plan, &run, now: now)
+          do {
+            try launch(plan, &run, now: now)
+          } catch let waiting as RunError where plan.ray != nil {
+            // The cluster did not answer: submitted again later (the run's own deadline still holds).
+            if let deadline = plan.deadline, now >= deadline {
+              throw RunError("the run timed out before its Ray job could be submitted: \(waiting)")
+            }
+            Self.append(log, "==> \(waiting); submitting again in 5 s\n")
+            run.nextAttemptAt = now.addingTimeInterval(5)
+            try store.saveRunProgress(run)
+            return nil
+          }
           continue
         }
-        var state = process.state(
-          pid: run.pid, ticks: run.startTicks, container: run.container, step: run.step, attempt: run.attempt)
+        var state =
+          if let job = run.rayJob {
+            rayStep(run.id)?.state(job: job, step: run.step, attempt: run.attempt, log: log, now: now)
+              ?? .failed(Self.rayMissing)
+          } else {
+            process.state(
+              pid: run.pid, ticks: run.startTicks, container: run.container, step: run.step, attempt: run.attempt)
+          }
         if let killAt = stopping.due(run.id) {
           // Asked to stop for its timeout: 2 s later its whole process group is killed, whether
           // or not the step's own process ended (what it started may ignore SIGTERM).
@@ -89,7 +118,11 @@ extension TrainingRunner {
         } else if case .running = state {
           guard let deadline = run.stepDeadline, now >= deadline else { return nil }
           // Past its deadline: SIGTERM now, SIGKILL at a later look (the supervisor never waits).
-          process.terminate(pid: run.pid, ticks: run.startTicks, container: run.container)
+          if let job = run.rayJob {
+            rayStep(run.id)?.terminate(job: job)
+          } else {
+            process.terminate(pid: run.pid, ticks: run.startTicks, container: run.container)
+          }
           stopping.begin(run.id, killAt: now.addingTimeInterval(2))
           return nil
         }
@@ -97,21 +130,32 @@ extension TrainingRunner {
           process.collect(container: container, log: log, followedBytes: followed.finish(container))
         }
         let name = plan.steps[run.step].name
+        let job = run.rayJob
         run.pid = nil
         run.startTicks = nil
         run.container = nil
+        run.rayJob = nil
         if case .exited(.code(0)) = state {
           progress(
             Progress(
               "  run \(run.id): step \(name) succeeded", ["run": run.id, "pipeline": plan.pipeline, "step": name]))
           run.step += 1
           run.attempt = 1
-          guard run.step < plan.steps.count else { return try succeed(run, plan) }
+          guard run.step < plan.steps.count else {
+            var plan = plan
+            if let job { plan.lineage["rayJob"] = job }
+            return try succeed(run, plan)
+          }
           continue
         }
         let exit =
-          if case .exited(let exit) = state { exit.description } else {
-            "its process ended while no agent watched it, without an exit status"
+          switch state {
+          case .exited(let exit): exit.description
+          case .failed(let why): why
+          default:
+            job == nil
+              ? "its process ended while no agent watched it, without an exit status"
+              : "the Ray cluster has no job \(job ?? "") any more"
           }
         Self.append(log, "==> step \(name): \(exit)\n")
         progress(
@@ -150,7 +194,8 @@ extension TrainingRunner {
   /// SIGKILL after `grace`) and its run recorded as interrupted — the planner starts it again by
   /// its rules. Returns the runs interrupted.
   public func interruptAll(reason: String, grace: TimeInterval = 5) -> [RunEnded] {
-    let runs = ((try? store.activeRuns()) ?? []).filter(\.hasProcess)
+    // A Ray job runs on the cluster, not under this agent: it goes on, and the next agent adopts it.
+    let runs = ((try? store.activeRuns()) ?? []).filter { $0.hasProcess && $0.rayJob == nil }
     var ended: [RunEnded] = []
     for run in runs {
       StepProcess(docker: docker, folder: folder(of: run.id), runAs: runAs).terminate(

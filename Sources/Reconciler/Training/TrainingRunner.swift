@@ -35,6 +35,10 @@ public struct TrainingRunner: Sendable {
   public var progress: ProgressSink = { _ in }
   /// Signs each version a run registers (`signing.key`); nil: versions are registered unsigned.
   public var signer: VersionSigner?
+  /// The Ray cluster of `runtime: ray` pipelines; nil: none is configured.
+  public var ray: RayTraining?
+  /// When each Ray job's output was last read into its run's log.
+  let rayLogs = FollowedRayLogs()
 
   public init(store: StateStore, registry: any ModelRegistry, repository: GitRepository, stateFolder: String) {
     self.store = store
@@ -125,7 +129,13 @@ public struct TrainingRunner: Sendable {
       runID: runID, commit: commitID, pipeline: pipeline, checkout: checkout.path, output: output.path,
       params: paramsFile.path)
     var container: RunPlan.Container?
-    if let docker, let image = pipeline.spec.image {
+    let runtime = pipeline.spec.runtime
+    if runtime == .docker, docker == nil {
+      throw Stalled(
+        "pipeline \(pipeline.metadata.name) asks for the docker runtime, which this agent has not configured")
+    }
+    let rayJob = runtime == .ray ? try prepareRay(pipeline, layout: layout, workdir: workdir, folder: folder) : nil
+    if let docker, let image = pipeline.spec.image, runtime != .process, runtime != .ray {
       do { try docker.ensureImage(image) } catch let missing as RunError { throw Stalled(missing.description) }
       container = RunPlan.Container(
         image: image, env: layout.environment(inContainer: true), workingDir: layout.containerWorkdir,
@@ -144,12 +154,30 @@ public struct TrainingRunner: Sendable {
       retries: pipeline.spec.retries, deadline: pipeline.spec.timeout.map { now.addingTimeInterval($0.timeInterval) },
       workdir: workdir.path,
       environment: ChildEnvironment.base().merging(layout.environment()) { _, own in own }, container: container,
-      output: output.path,
+      ray: rayJob, output: output.path,
       lineage: [
         "commit": commitID, "pipeline": pipeline.metadata.name, "pipelineDigest": desired.specDigest(of: pipeline),
         "params": Self.json(pipeline.spec.params), "inputs": Self.json(inputDigests), "run": runID,
         "startedAt": iso.string(from: now),
       ].merging(desired.signer.map { ["signer": $0] } ?? [:]) { a, _ in a })
+  }
+
+  /// A Ray run: its token, and its workdir packed (with the step wrapper) under a content name.
+  private func prepareRay(_ pipeline: Pipeline, layout: RunLayout, workdir: URL, folder: URL) throws -> RunPlan.RayJob {
+    guard ray != nil else {
+      throw Stalled("pipeline \(pipeline.metadata.name) asks for runtime ray, but agent.yaml has no 'ray' section")
+    }
+    try RayOutputToken.create(in: folder)
+    let zip = try ZipArchive.write(
+      folder: workdir, extra: [RayStepWrapper.fileName: Data(RayStepWrapper.source.utf8)],
+      limit: 500 << 20)
+    var hasher = SHA256()
+    hasher.update(zip)
+    try zip.write(to: folder.appendingPathComponent("package.zip"))
+    let resources = pipeline.spec.resources
+    return RunPlan.RayJob(
+      package: "_ray_pkg_modelops_\(hasher.hexDigest().prefix(32)).zip", env: try layout.rayEnvironment(),
+      cpus: resources?.cpus, gpus: resources?.gpus, memory: resources?.memory?.bytes)
   }
 
   static func stamp(_ date: Date) -> String {
