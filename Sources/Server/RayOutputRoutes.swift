@@ -1,9 +1,21 @@
 import Foundation
 import Hummingbird
+import Logging
+import ModelOpsCore
 import NIOCore
 import Reconciler
 
 extension AgentServer {
+  /// An application with the Ray output routes alone (for `agent apply`).
+  public static func rayOutputApplication(listen: ListenAddress, output: RayStepOutput, logger: Logger)
+    -> some ApplicationProtocol
+  {
+    let router = Router()
+    addRayOutputRoutes(router.group("api/v1"), output)
+    return Application(
+      router: router, configuration: .init(address: .hostname(listen.host, port: listen.port)), logger: logger)
+  }
+
   /// `GET|PUT /api/v1/runs/<id>/output?step=N&attempt=M`: a Ray job running a step of run `id`
   /// fetches the run's output so far, or sends it back (a zip). Authorised by the run's own token,
   /// not the API token: it is good for that run's current attempt only, while it runs. The body

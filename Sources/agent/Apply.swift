@@ -35,6 +35,9 @@ struct ApplyCommand: ParsableCommand {
   func run() throws {
     try reportingFailures {
       let local = try LocalReconciler.open(source)
+      // Ray jobs send their output to the agent's API: served while apply runs.
+      let outputServer = local.ray.map { RunCommand.serveRayOutput($0, logger: Logger(label: "modelops.apply")) }
+      defer { outputServer?.cancel() }
       let report: ApplyReport
       do {
         report = try local.reconciler.apply(
@@ -75,6 +78,8 @@ struct LocalReconciler {
   let lock: StateLock
   let reconciler: Reconciler
   let desired: DesiredState
+  /// With `ray:`, where its jobs' output is received (`api.listen`) and how.
+  var ray: (listen: ListenAddress, output: RayStepOutput)?
 
   /// - Parameter viaServer: for a command the running agent can carry out, the command line that
   ///   asks it (`--server` added), suggested when an agent holds the state folder.
@@ -111,6 +116,8 @@ struct LocalReconciler {
     runner.runAs = runAs
     let signer = try RunCommand.signer(configuration)
     runner.signer = signer
+    let listen = configuration?.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
+    runner.ray = try configuration?.ray.map { try RunCommand.rayCluster($0, listen: listen).training }
     let progress: ProgressSink = { line in Terminal.standardError.write(line.message + "\n") }
     runner.progress = progress
     let serving = ServingExecutor(
@@ -120,7 +127,9 @@ struct LocalReconciler {
       defaultRuntime: runtime.deploymentDefault, manifestsPath: source.manifestsPath(configuration),
       loadOptions: .agent(configuration), runAs: runAs, signer: signer, progress: progress)
     let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving, progress: progress)
-    return LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
+    var local = LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
+    if runner.ray != nil { local.ray = (listen, RayStepOutput(store: store, stateFolder: folder)) }
+    return local
   }
 }
 

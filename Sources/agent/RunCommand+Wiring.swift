@@ -76,24 +76,6 @@ extension RunCommand {
     return user
   }
 
-  /// The Ray cluster of `ray:`: its dashboard (with the token read once) and where its jobs reach
-  /// the agent's API (`ray.callback`, or `api.listen` when that is an address the nodes can use).
-  static func rayCluster(_ ray: AgentConfig.Ray, listen: ListenAddress) throws -> (
-    dashboard: RayDashboard, training: RayTraining
-  ) {
-    let dashboard = RayDashboard(address: ray.address, token: try ray.token.map(Credentials.secret))
-    var callback = ray.callback
-    if callback == nil {
-      guard !["0.0.0.0", "::", ""].contains(listen.host) else {
-        throw CommandFailure(
-          "ray.callback is needed: api.listen \(listen) does not say at which address the Ray nodes reach the agent "
-            + "(e.g. ray: {callback: http://10.0.0.5:7070})")
-      }
-      callback = "http://\(listen)"
-    }
-    return (dashboard, RayTraining(dashboard: dashboard, callback: callback))
-  }
-
   /// `signing`'s signer and checker; a file that cannot be read, or a key that cannot sign, is a
   /// configuration error at start. `checkOnly` (`agent models --verify`): the private key is read
   /// only when there is no `allowedSigners` to check against.
