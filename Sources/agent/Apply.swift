@@ -117,7 +117,8 @@ struct LocalReconciler {
     let signer = try RunCommand.signer(configuration)
     runner.signer = signer
     let listen = configuration?.apiListen ?? ListenAddress(host: "127.0.0.1", port: 7070)
-    runner.ray = try configuration?.ray.map { try RunCommand.rayCluster($0, listen: listen).training }
+    let ray = try configuration?.ray.map { try RunCommand.rayCluster($0, listen: listen) }
+    runner.ray = ray?.training
     let progress: ProgressSink = { line in Terminal.standardError.write(line.message + "\n") }
     runner.progress = progress
     let serving = ServingExecutor(
@@ -125,7 +126,7 @@ struct LocalReconciler {
       router: DetachedRouter(stateFolder: folder, logger: Logger(label: "modelops.apply")),
       docker: runtime.docker(stateFolder: folder),
       defaultRuntime: runtime.deploymentDefault, manifestsPath: source.manifestsPath(configuration),
-      loadOptions: .agent(configuration), runAs: runAs, signer: signer, progress: progress)
+      loadOptions: .agent(configuration), runAs: runAs, signer: signer, ray: ray?.serve, progress: progress)
     let reconciler = Reconciler(store: store, registry: registry, runner: runner, serving: serving, progress: progress)
     var local = LocalReconciler(lock: lock, reconciler: reconciler, desired: desired)
     if runner.ray != nil { local.ray = (listen, RayStepOutput(store: store, stateFolder: folder)) }

@@ -10,7 +10,7 @@ extension RunCommand {
   /// The Ray cluster of `ray:`: its dashboard (with the token read once) and where its jobs reach
   /// the agent's API (`ray.callback`, or `api.listen` when that is an address the nodes can use).
   static func rayCluster(_ ray: AgentConfig.Ray, listen: ListenAddress) throws -> (
-    dashboard: RayDashboard, training: RayTraining
+    dashboard: RayDashboard, training: RayTraining, serve: RayServe
   ) {
     let dashboard = RayDashboard(address: ray.address, token: try ray.token.map(Credentials.secret))
     var callback = ray.callback
@@ -22,7 +22,8 @@ extension RunCommand {
       }
       callback = "http://\(listen)"
     }
-    return (dashboard, RayTraining(dashboard: dashboard, callback: callback))
+    let serve = RayServe(dashboard: dashboard, proxyHost: ray.serveHost ?? ray.dashboardHost, proxyPort: ray.servePort)
+    return (dashboard, RayTraining(dashboard: dashboard, callback: callback), serve)
   }
 
   /// Serves the Ray jobs' output routes on `listen` until the task is cancelled (`agent apply`,

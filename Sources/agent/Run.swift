@@ -96,7 +96,7 @@ struct RunCommand: AsyncParsableCommand {
       store: store, registry: registry, repository: repository, stateFolder: folder, router: router,
       monitors: monitors, docker: configuration.runtime.docker(stateFolder: folder),
       defaultRuntime: configuration.runtime.deploymentDefault, manifestsPath: source.path,
-      loadOptions: .agent(configuration), runAs: runAs, signer: signer, progress: log)
+      loadOptions: .agent(configuration), runAs: runAs, signer: signer, ray: ray?.serve, progress: log)
     let writeBack =
       configuration.writeBack ? Self.writeBack(source, repository: repository, credentials: credentials) : nil
     let reconciler = Reconciler(

@@ -67,6 +67,8 @@ public struct RayDashboard: Sendable {
         "Ray refused \(method) \(path) (\(response.status)): \(Self.message(response.body) ?? "no message")",
         transient: false)
     }
+    // Some calls answer 200 with no body (Serve's config PUT).
+    if response.body.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d }) { return [:] }
     guard let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] else {
       throw RayError("the Ray dashboard at \(address) answered \(path) with something other than JSON", transient: true)
     }

@@ -73,7 +73,8 @@ public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async 
 /// Sleeps until `deadline` in short steps, returning early when `done` says so (a wake-up flag, a
 /// shutdown): a request is noticed within 25 ms.
 func sleep(until deadline: ContinuousClock.Instant, unless done: () -> Bool) async {
-  while ContinuousClock.now < deadline, !done() {
+  // A cancelled task (the service group stops: another service failed) returns at once.
+  while ContinuousClock.now < deadline, !done(), !Task.isCancelled {
     try? await Task.sleep(for: .milliseconds(25))
   }
 }

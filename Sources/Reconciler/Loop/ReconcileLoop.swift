@@ -67,7 +67,7 @@ public struct ReconcileLoop: Service {
     } catch {
       logger.error("cannot read the state to start from", metadata: ["error": "\(error)"])
     }
-    while !shutdown.isRaised {
+    while !shutdown.isRaised, !Task.isCancelled {
       guard let desired = watcher.desired else {
         await sleep(until: .now + .milliseconds(100)) { shutdown.isRaised }
         continue

@@ -31,7 +31,7 @@ public struct SourceLoop: Service {
     var lastInvalid: String?
     // The fetch in flight, on a thread of its own; this task only looks at whether it finished.
     var inFlight: FetchInFlight?
-    while !Task.isShuttingDownGracefully {
+    while !Task.isShuttingDownGracefully, !Task.isCancelled {
       if inFlight == nil {
         let fetch = FetchInFlight()
         // The result is stored once the fetch is over: the lock is never held while it runs.

@@ -49,6 +49,14 @@ public struct Stalled: Error, Sendable, CustomStringConvertible {
   public init(_ description: String) { self.description = description }
 }
 
+/// A peer that does the work (a Ray cluster) did not answer: the action is retried with backoff,
+/// and a rollout in flight keeps its step and its traffic split meanwhile (it is not rolled back
+/// for what is not its revision's fault).
+public struct Unreachable: Error, Sendable, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
 /// Exponential backoff of a failing resource: `base`, doubled per failed attempt, capped.
 public struct Backoff: Sendable {
   public var base: TimeInterval

@@ -55,15 +55,22 @@ final class HealthProber: Sendable {
     // Before judging a replica by its handle, one without (docker: the id never saved) is looked
     // up by label, unless it was recorded a moment ago (the executor is starting it right now).
     let judged = recorded.compactMap {
-      replicas.handle($0) == nil && now.timeIntervalSince($0.startedAt) > 5 ? adoption.adoptByLabel($0) : $0
+      $0.rayApp == nil && replicas.handle($0) == nil && now.timeIntervalSince($0.startedAt) > 5
+        ? adoption.adoptByLabel($0) : $0
     }
+    // Serve applications are judged by what the cluster says, read once for the round.
+    if judged.contains(where: { $0.rayApp != nil }) { replicas.rayApps?.refresh() }
     var outcome = ProbeOutcome()
     for replica in judged {
       let health = deployments[replica.deployment]?.spec.health ?? Deployment.Health()
       let next =
-        replica.health == .starting
-        ? probeStarting(replica, health, now: now)
-        : probeServing(replica, health, now: now, all: all)
+        if let app = replica.rayApp {
+          probeApplication(replica, app, health, now: now, all: all)
+        } else if replica.health == .starting {
+          probeStarting(replica, health, now: now)
+        } else {
+          probeServing(replica, health, now: now, all: all)
+        }
       guard let next, next.health != replica.health || next.failures != replica.failures else { continue }
       guard (try? store.updateReplicaHealth(replica.id, health: next.health, failures: next.failures)) == true
       else { continue }
@@ -81,6 +88,37 @@ final class HealthProber: Sendable {
     }
     if outcome.changed { routing.publish() }
     return outcome
+  }
+
+  /// A Serve application: healthy while Serve says `RUNNING`; a failed deployment is final for a
+  /// starting one (Ray's message says why), counts as a failed probe for a serving one; gone or
+  /// deployed again by someone else is drift. Nothing changes while the cluster does not answer.
+  private func probeApplication(
+    _ replica: ReplicaRecord, _ app: String, _ health: Deployment.Health, now: Date, all: Bool
+  ) -> ReplicaRecord? {
+    if replica.health != .starting, !all, let last = probedAt.withLock({ $0[replica.id] }),
+      now.timeIntervalSince(last) < health.interval.timeInterval
+    {
+      return nil
+    }
+    guard let observed = replicas.rayApps?.health(of: replica, app: app) else { return nil }
+    probedAt.withLock { $0[replica.id] = now }
+    var next = replica
+    switch observed {
+    case .healthy:
+      next.health = .healthy
+      next.failures = 0
+    case .starting:
+      // Still deploying (or deploying again, for a serving one: Serve keeps the old replicas up).
+      guard replica.health == .starting else { return nil }
+      if now.timeIntervalSince(replica.startedAt) > health.startupTimeout.timeInterval { next.health = .unhealthy }
+    case .unhealthy where replica.health != .starting:
+      next.failures += 1
+      if next.failures >= health.failureThreshold { next.health = .unhealthy }
+    case .unhealthy, .exited, .altered:
+      next.health = observed
+    }
+    return next
   }
 
   /// A starting replica: healthy once it answers; exited if its process is gone (or it was never

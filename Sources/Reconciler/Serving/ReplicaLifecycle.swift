@@ -32,14 +32,17 @@ final class ReplicaLifecycle: Sendable {
   let routing: RoutingTable
   /// Checks a version's signature before a replica of it starts (`signing`).
   let signer: VersionSigner?
+  /// The Serve applications of `runtime: ray` revisions; nil: no Ray cluster is configured.
+  let rayApps: RayApplications?
   let progress: ProgressSink
 
   init(
     store: StateStore, registry: any ModelRegistry, docker: DockerRuntime?, defaultRuntime: Deployment.Runtime,
     checkouts: Checkouts, specs: RevisionSpecs, logs: URL, routing: RoutingTable, runAs: RunAs? = nil,
-    signer: VersionSigner? = nil, progress: @escaping ProgressSink
+    signer: VersionSigner? = nil, rayApps: RayApplications? = nil, progress: @escaping ProgressSink
   ) {
     self.signer = signer
+    self.rayApps = rayApps
     self.processes = ProcessRuntime(runAs: runAs)
     self.store = store
     self.routing = routing
@@ -121,6 +124,10 @@ final class ReplicaLifecycle: Sendable {
 
   /// Why a replica that never turned healthy is gone: it exited, or outlived its startup timeout.
   private func startFailure(_ replica: ReplicaRecord, _ deployment: Deployment) -> String {
+    if let app = replica.rayApp {
+      if let message = rayApps?.message(of: app) { return "Serve application \(app) failed to deploy:\n\(message)" }
+      return "Serve application \(app) was not RUNNING within \(Int(deployment.spec.health.startupTimeout.timeInterval))s"
+    }
     let log = logs.appendingPathComponent("\(replica.id).log").path
     if replica.health == .unhealthy {
       let health = deployment.spec.health
@@ -135,6 +142,9 @@ final class ReplicaLifecycle: Sendable {
   ) throws {
     let name = deployment.metadata.name
     let spec = deployment.spec
+    if (spec.runtime ?? defaultRuntime) == .ray {
+      return try startApplication(deployment, revision, commit: commit, folder: folder, modelPath: modelPath)
+    }
     let runtime = try runtime(for: deployment)
     let command = spec.command ?? []
     if runtime is ProcessRuntime, command.isEmpty {
@@ -178,7 +188,35 @@ final class ReplicaLifecycle: Sendable {
         ["deployment": name, "revision": "\(revision)", "replica": replica.id]))
   }
 
+  /// A `runtime: ray` revision's one replica: its Serve application, recorded before it is deployed.
+  private func startApplication(
+    _ deployment: Deployment, _ revision: Revision, commit: String, folder: URL, modelPath: URL
+  ) throws {
+    let name = deployment.metadata.name
+    guard let rayApps else {
+      throw Stalled("deployment \(name) asks for runtime ray, but agent.yaml has no 'ray' section")
+    }
+    let suffix = UUID().uuidString.prefix(6).lowercased()
+    var replica = ReplicaRecord(
+      id: "\(name)-v\(revision.modelVersion)-\(suffix)", deployment: name, revision: revision, commit: commit,
+      health: .starting, startedAt: Date())
+    replica.port = rayApps.serve.proxyPort
+    replica.rayApp = RayApplications.name(deployment: name, revision: revision)
+    try store.saveReplica(replica)
+    do {
+      _ = try rayApps.start(deployment, revision, replica: replica.id, checkout: folder, modelPath: modelPath)
+    } catch {
+      try? store.deleteReplica(replica.id)
+      throw error
+    }
+    progress(
+      Progress(
+        "  deployed Serve application \(replica.rayApp ?? "") for replica \(replica.id) on \(rayApps.serve.dashboard.address)",
+        ["deployment": name, "revision": "\(revision)", "replica": replica.id]))
+  }
+
   func isAlive(_ replica: ReplicaRecord) -> Bool {
+    if let app = replica.rayApp { return rayApps?.isPresent(app) ?? false }
     guard let (runtime, handle) = handle(replica) else { return false }
     return runtime.isRunning(handle)
   }
@@ -205,7 +243,7 @@ final class ReplicaLifecycle: Sendable {
       }
       return docker
     case .ray:
-      throw Stalled("deployment \(deployment.metadata.name): runtime ray is not served yet")
+      throw Stalled("deployment \(deployment.metadata.name): runtime ray has no process or container")
     }
   }
 
@@ -218,7 +256,10 @@ final class ReplicaLifecycle: Sendable {
       _ = try store.updateReplicaHealth(replica.id, health: .exited, failures: replica.failures)
       routing.publish()
     }
-    if let (runtime, handle) = handle(replica) {
+    if let app = replica.rayApp {
+      // A cluster that cannot be told leaves the record: the removal is tried again.
+      try rayApps?.stop(app)
+    } else if let (runtime, handle) = handle(replica) {
       runtime.stop(handle, log: log)
     } else if let docker, let found = try? docker.containers(ofReplica: replica.id) {
       // Recorded, but the agent stopped before it recorded the container it created.

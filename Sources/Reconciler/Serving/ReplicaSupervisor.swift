@@ -24,7 +24,7 @@ public struct ReplicaSupervisor: Service {
     // A scale-down that falls due wakes the loop once (a pass that cannot carry it out, on a
     // full disk, is retried at the loop's interval, not at every tick).
     var wasDue = false
-    while !Task.isShuttingDownGracefully {
+    while !Task.isShuttingDownGracefully, !Task.isCancelled {
       let serving = serving
       let (changed, due) = await onOwnThread {
         let probed = serving.probe().changed

@@ -91,6 +91,8 @@ final class RolloutMachine: Sendable {
       return .done("\(target) serving \(deployment.spec.replicas) replica(s) on \(deployment.spec.listen)")
     } catch let stalled as Stalled {
       throw stalled
+    } catch let unreachable as Unreachable {
+      throw unreachable
     } catch {
       try abort(&record, reason: "\(error)")
       monitors?.forget(deployment: name, version: target.modelVersion)

@@ -15,9 +15,13 @@ final class RoutingTable: Sendable {
   /// replicas probed).
   private let routable = Mutex(false)
 
-  init(router: (any TrafficRouter)?, store: StateStore) {
+  /// Serve's HTTP proxy, where the applications of `runtime: ray` revisions answer.
+  let rayProxyHost: String?
+
+  init(router: (any TrafficRouter)?, store: StateStore, rayProxyHost: String? = nil) {
     self.router = router
     self.store = store
+    self.rayProxyHost = rayProxyHost
   }
 
   /// The deployments of the last desired state declared.
@@ -62,7 +66,11 @@ final class RoutingTable: Sendable {
       let record = records[name]
       for replica in replicas[name] ?? [] where replica.health == .healthy {
         guard let port = replica.port else { continue }
-        let backend = DeploymentRoute.Backend(port: port, version: replica.revision.modelVersion, replica: replica.id)
+        var backend = DeploymentRoute.Backend(port: port, version: replica.revision.modelVersion, replica: replica.id)
+        if let app = replica.rayApp {
+          backend.host = rayProxyHost ?? backend.host
+          backend.pathPrefix = "/\(app)"
+        }
         if replica.revision == record?.active {
           route.stable.append(backend)
         } else if replica.revision == record?.rollout {

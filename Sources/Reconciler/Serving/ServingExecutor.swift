@@ -33,7 +33,7 @@ public final class ServingExecutor: Sendable {
     router: (any TrafficRouter)? = nil, monitors: MonitorRunner? = nil, docker: DockerRuntime? = nil,
     defaultRuntime: Deployment.Runtime = .process, manifestsPath: String? = nil,
     loadOptions: LoadOptions = LoadOptions(), runAs: RunAs? = nil, signer: VersionSigner? = nil,
-    progress: @escaping ProgressSink = { _ in }
+    ray: RayServe? = nil, progress: @escaping ProgressSink = { _ in }
   ) {
     self.store = store
     self.registry = registry
@@ -41,12 +41,12 @@ public final class ServingExecutor: Sendable {
     self.progress = progress
     let state = URL(fileURLWithPath: stateFolder)
     let logs = state.appendingPathComponent("replicas")
-    routing = RoutingTable(router: router, store: store)
+    routing = RoutingTable(router: router, store: store, rayProxyHost: ray?.proxyHost)
     replicas = ReplicaLifecycle(
       store: store, registry: registry, docker: docker, defaultRuntime: defaultRuntime,
       checkouts: Checkouts(repository: repository, folder: state.appendingPathComponent("checkouts")),
       specs: RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions), logs: logs,
-      routing: routing, runAs: runAs, signer: signer, progress: progress)
+      routing: routing, runAs: runAs, signer: signer, rayApps: ray.map(RayApplications.init), progress: progress)
     adoption = ContainerAdoption(docker: docker, store: store, logs: logs, progress: progress)
     prober = HealthProber(store: store, replicas: replicas, adoption: adoption, routing: routing, progress: progress)
     rollouts = RolloutMachine(

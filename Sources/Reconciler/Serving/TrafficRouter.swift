@@ -7,12 +7,22 @@ public struct DeploymentRoute: Sendable, Hashable {
     public var port: Int
     public var version: Int
     public var replica: String
+    /// Where it answers: this host's loopback for processes and containers; Serve's proxy for a
+    /// Ray Serve application, which is told apart by `pathPrefix` (its route prefix, put before
+    /// each request's path).
+    public var host = "127.0.0.1"
+    public var pathPrefix = ""
 
-    public init(port: Int, version: Int, replica: String) {
+    public init(port: Int, version: Int, replica: String, host: String = "127.0.0.1", pathPrefix: String = "") {
       self.port = port
       self.version = version
       self.replica = replica
+      self.host = host
+      self.pathPrefix = pathPrefix
     }
+
+    /// The connection it is reached through (pooled per address).
+    public var address: BackendAddress { BackendAddress(host: host, port: port) }
   }
 
   public var listen: ListenAddress
@@ -33,6 +43,19 @@ public struct DeploymentRoute: Sendable, Hashable {
     self.listen = listen
     self.previewListen = previewListen
   }
+}
+
+/// A replica's (or Serve proxy's) address: what the router opens connections to.
+public struct BackendAddress: Sendable, Hashable, CustomStringConvertible {
+  public var host: String
+  public var port: Int
+
+  public init(host: String, port: Int) {
+    self.host = host
+    self.port = port
+  }
+
+  public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// The per-deployment reverse proxies: in production a router process that outlives the agent

@@ -21,7 +21,7 @@ public struct RunSupervisor: Service {
 
   public func run() async throws {
     let reconciler = reconciler
-    while !Task.isShuttingDownGracefully {
+    while !Task.isShuttingDownGracefully, !Task.isCancelled {
       if await onOwnThread({ reconciler.superviseRuns() }) { state.wake() }
       try? await Task.sleep(for: tick)
     }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Reconciler
 
 /// Connections to replicas, kept alive between requests and shared by every client connection of
 /// one event loop: a request takes an idle connection to the replica it was routed to, or opens
@@ -19,7 +20,7 @@ final class BackendPool: @unchecked Sendable {
   static let idleTimeout = TimeAmount.seconds(3)
   /// Mirrored requests in flight at most (more are dropped, not queued).
   static let maxMirrors = 256
-  private var idle: [Int: [BackendHandler]] = [:]
+  private var idle: [BackendAddress: [BackendHandler]] = [:]
   /// Mirrored requests in flight now.
   var mirrors = 0
   private var sweeper: RepeatedTask?
@@ -28,11 +29,11 @@ final class BackendPool: @unchecked Sendable {
     self.eventLoop = eventLoop
   }
 
-  /// An open connection to the replica on `port`, now (an idle one) or once connected; nil when
-  /// the replica refused or did not answer within 2 s. `done` runs on the event loop.
-  func lease(port: Int, _ done: @escaping (BackendHandler?) -> Void) {
+  /// An open connection to the replica at `address`, now (an idle one) or once connected; nil
+  /// when the replica refused or did not answer within 2 s. `done` runs on the event loop.
+  func lease(_ address: BackendAddress, _ done: @escaping (BackendHandler?) -> Void) {
     eventLoop.assertInEventLoop()
-    while let handler = idle[port]?.popLast() {
+    while let handler = idle[address]?.popLast() {
       if handler.isActive { return done(handler) }
     }
     ClientBootstrap(group: eventLoop)
@@ -42,10 +43,10 @@ final class BackendPool: @unchecked Sendable {
         channel.eventLoop.makeCompletedFuture {
           // Replicas' answers are parsed by the decoder; the router's own headers are constant.
           try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-          try channel.pipeline.syncOperations.addHandler(BackendHandler(port: port, pool: self))
+          try channel.pipeline.syncOperations.addHandler(BackendHandler(address: address, pool: self))
         }
       }
-      .connect(host: "127.0.0.1", port: port)
+      .connect(host: address.host, port: address.port)
       .assumeIsolated()
       .whenComplete { result in
         guard case .success(let channel) = result,
@@ -58,12 +59,12 @@ final class BackendPool: @unchecked Sendable {
   /// Takes back a connection whose exchange ended cleanly; one too many is closed.
   func giveBack(_ handler: BackendHandler) {
     eventLoop.assertInEventLoop()
-    guard handler.isActive, (idle[handler.port]?.count ?? 0) < Self.maxIdlePerReplica else {
+    guard handler.isActive, (idle[handler.address]?.count ?? 0) < Self.maxIdlePerReplica else {
       handler.close()
       return
     }
     handler.idleSince = .now()
-    idle[handler.port, default: []].append(handler)
+    idle[handler.address, default: []].append(handler)
     if sweeper == nil {
       sweeper = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
         sweep()
@@ -74,16 +75,16 @@ final class BackendPool: @unchecked Sendable {
   /// Closes the connections idle for longer than `idleTimeout`.
   private func sweep() {
     let oldest = NIODeadline.now() - Self.idleTimeout
-    for (port, handlers) in idle {
+    for (address, handlers) in idle {
       let (stale, fresh) = (handlers.filter { $0.idleSince < oldest }, handlers.filter { $0.idleSince >= oldest })
       for handler in stale { handler.close() }
-      idle[port] = fresh.isEmpty ? nil : fresh
+      idle[address] = fresh.isEmpty ? nil : fresh
     }
   }
 
   /// An idle connection the replica closed.
   func forget(_ handler: BackendHandler) {
-    idle[handler.port]?.removeAll { $0 === handler }
+    idle[handler.address]?.removeAll { $0 === handler }
   }
 
   /// Closes every idle connection (the router is shutting down).

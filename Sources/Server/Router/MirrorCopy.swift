@@ -56,7 +56,7 @@ final class MirrorCopy {
     guard pool.mirrors < BackendPool.maxMirrors else { return drop() }
     pool.mirrors += 1
     sentAt = DispatchTime.now().uptimeNanoseconds
-    pool.lease(port: shadow.port) { [self] handler in
+    pool.lease(shadow.address) { [self] handler in
       guard !over else {
         if let handler { pool.giveBack(handler) }
         return
@@ -64,7 +64,7 @@ final class MirrorCopy {
       guard let handler else { return shadowFailed() }
       backend = handler
       handler.begin(self)
-      handler.send(.head(head))
+      handler.send(ProxyHandler.routed(.head(head), to: shadow))
       if let requestBody, requestBody.readableBytes > 0 { handler.send(.body(.byteBuffer(requestBody))) }
       requestBody = nil
       handler.send(.end(nil))

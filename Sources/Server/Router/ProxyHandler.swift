@@ -21,7 +21,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
   enum State {
     case idle
     /// Waiting for a replica connection: nothing sent yet.
-    case connecting(pending: [HTTPClientRequestPart], tried: Set<Int>)
+    case connecting(pending: [HTTPClientRequestPart], tried: Set<String>)
     case forwarding(BackendHandler)
     /// The router answers itself once the request has been read (the parts are dropped).
     case answering(HTTPResponseStatus, String, close: Bool)
@@ -185,30 +185,38 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     guard let backend = picked else {
       let text =
         tried.isEmpty
-        ? "no healthy replica of \(deployment)\n" : "replica on port \(tried.sorted()[0]) refused the connection\n"
+        ? "no healthy replica of \(deployment)\n" : "replica \(tried.sorted()[0]) refused the connection\n"
       return unanswerable(tried.isEmpty ? .serviceUnavailable : .badGateway, text)
     }
     let exchange = exchange
-    pool.lease(port: backend.port) { [self] handler in
+    pool.lease(backend.address) { [self] handler in
       guard exchange == self.exchange, case .connecting(let pending, let tried) = state else {
         // The client went away meanwhile: the connection is fresh and unused.
         if let handler { pool.giveBack(handler) }
         return
       }
       guard let handler else {
-        state = .connecting(pending: pending, tried: tried.union([backend.port]))
+        state = .connecting(pending: pending, tried: tried.union([backend.replica]))
         // Refused: once more on another replica, if there is one.
         return tried.isEmpty
-          ? connect() : unanswerable(.badGateway, "replica on port \(backend.port) refused the connection\n")
+          ? connect() : unanswerable(.badGateway, "replica \(backend.replica) refused the connection\n")
       }
       version = backend.version
       state = .forwarding(handler)
       handler.begin(self)
-      for part in pending { handler.send(part) }
+      for part in pending { handler.send(Self.routed(part, to: backend)) }
       pendingBytes = 0
       if !requestEnded { handler.flush() }
       setReading(handler.isWritable)
     }
+  }
+
+  /// A request's head with the backend's path prefix (a Serve application's route prefix) put
+  /// before its path; other parts as they are.
+  static func routed(_ part: HTTPClientRequestPart, to backend: DeploymentRoute.Backend) -> HTTPClientRequestPart {
+    guard !backend.pathPrefix.isEmpty, case .head(var head) = part else { return part }
+    head.uri = backend.pathPrefix + (head.uri.hasPrefix("/") ? head.uri : "/" + head.uri)
+    return .head(head)
   }
 
   /// No replica can take the request: the answer goes now if the request was read whole, else

@@ -116,12 +116,12 @@ public final class ProxyRouter: TrafficRouter, Service {
   /// matches (and for no other request, when it has matches), else by the canary weight: the
   /// sticky key's bucket when the request carries it, a random draw when not.
   func pick(
-    _ deployment: String, preview: Bool, request: HTTPRequestHead, excluding tried: Set<Int> = [],
+    _ deployment: String, preview: Bool, request: HTTPRequestHead, excluding tried: Set<String> = [],
     shadow: inout Shadow?, using random: inout some RandomNumberGenerator
   ) -> DeploymentRoute.Backend? {
     guard let route = table.withLockedValue({ $0[deployment] }) else { return nil }
     func any(_ backends: [DeploymentRoute.Backend]) -> DeploymentRoute.Backend? {
-      let left = tried.isEmpty ? backends : backends.filter { !tried.contains($0.port) }
+      let left = tried.isEmpty ? backends : backends.filter { !tried.contains($0.replica) }
       return left.count == 1 ? left[0] : left.randomElement(using: &random)
     }
     if preview { return any(route.canary) }

@@ -15,6 +15,9 @@ struct RoutingTableMessage: Codable {
     var port: Int
     var version: Int
     var replica: String
+    /// Absent: 127.0.0.1 (and from a router or agent older than the Ray runtime).
+    var host: String?
+    var prefix: String?
   }
 
   struct Route: Codable {
@@ -49,7 +52,11 @@ struct RoutingTableMessage: Codable {
 
   init(_ table: [String: DeploymentRoute]) {
     func wire(_ backends: [DeploymentRoute.Backend]) -> [Backend] {
-      backends.map { Backend(port: $0.port, version: $0.version, replica: $0.replica) }
+      backends.map {
+        Backend(
+          port: $0.port, version: $0.version, replica: $0.replica, host: $0.host == "127.0.0.1" ? nil : $0.host,
+          prefix: $0.pathPrefix.isEmpty ? nil : $0.pathPrefix)
+      }
     }
     routes = table.mapValues { route in
       Route(
@@ -63,7 +70,11 @@ struct RoutingTableMessage: Codable {
 
   var table: [String: DeploymentRoute] {
     func backends(_ wire: [Backend]) -> [DeploymentRoute.Backend] {
-      wire.map { DeploymentRoute.Backend(port: $0.port, version: $0.version, replica: $0.replica) }
+      wire.map {
+        DeploymentRoute.Backend(
+          port: $0.port, version: $0.version, replica: $0.replica, host: $0.host ?? "127.0.0.1",
+          pathPrefix: $0.prefix ?? "")
+      }
     }
     return (routes ?? [:]).mapValues { wire in
       var route = DeploymentRoute(
