@@ -75,6 +75,7 @@ extension LoadOptions {
   static func agent(_ configuration: AgentConfig?) -> LoadOptions {
     var options = LoadOptions()
     options.defaultRuntime = configuration?.runtime.deploymentDefault
+    options.rayConfigured = configuration.map { $0.ray != nil }
     return options
   }
 }

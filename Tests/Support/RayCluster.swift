@@ -65,13 +65,15 @@ public final class RayCluster {
 
   deinit { stop() }
 
-  /// Stops both nodes (the worker first): SIGTERM to each `ray start --block`, which stops its
-  /// Ray processes, then SIGKILL to its process group if it is still there after 20 s.
+  /// Stops both nodes: SIGTERM to each `ray start --block`, which stops its Ray processes, then
+  /// SIGKILL to its process group if it is still there after 20 s.
   public func stop() {
-    for peer in [worker, head].compactMap({ $0 }) {
-      kill(peer.child.pid, SIGTERM)
-      let deadline = Date().addingTimeInterval(20)
+    let peers = [worker, head].compactMap { $0 }
+    for peer in peers { kill(peer.child.pid, SIGTERM) }
+    let deadline = Date().addingTimeInterval(20)
+    for peer in peers {
       while peer.isRunning, Date() < deadline { usleep(100_000) }
+      // Ray's workers (Serve's actors among them) end by themselves once their raylet is gone.
       peer.stop()
     }
     worker = nil

@@ -129,7 +129,9 @@ public final class RayServe: Sendable {
       if apps.isEmpty, before == 0 { return }
       var config: [String: Any] = ["applications": apps]
       // Serve already running keeps its proxy; otherwise it starts with the agent's.
-      if let http = state["http_options"] as? [String: Any], !(state["controller_info"] as? [String: Any] ?? [:]).isEmpty {
+      if let http = state["http_options"] as? [String: Any],
+        !(state["controller_info"] as? [String: Any] ?? [:]).isEmpty
+      {
         config["http_options"] = ["host": http["host"] ?? proxyHost, "port": http["port"] ?? proxyPort]
         config["proxy_location"] = state["proxy_location"] ?? "HeadOnly"
       } else {

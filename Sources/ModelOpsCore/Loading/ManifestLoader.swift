@@ -8,6 +8,9 @@ public struct LoadOptions: Sendable {
   /// The agent's runtime, when known (from agent.yaml): a deployment naming none must suit it
   /// (`image` for docker, `command` for process). nil: not checked (`agent validate` alone).
   public var defaultRuntime: Deployment.Runtime?
+  /// Whether agent.yaml names a Ray cluster (`ray:`): without one, `runtime: ray` is an error.
+  /// nil: not checked.
+  public var rayConfigured: Bool?
 
   public init() {}
 }
@@ -61,6 +64,7 @@ public enum ManifestLoader {
     diagnostics += ReferenceValidator.check(
       set, declaredWithErrors: declaredWithErrors, references: references, claims: claims)
     if let runtime = options.defaultRuntime { diagnostics += ReferenceValidator.runtimeFit(set, default: runtime) }
+    if options.rayConfigured == false { diagnostics += ReferenceValidator.rayFit(set) }
     if files.isEmpty, discovery.diagnostics.isEmpty {
       let shown = display("", root: path, displayRoot: displayRoot)
       diagnostics.append(

@@ -69,6 +69,23 @@ enum ReferenceValidator {
     return diagnostics
   }
 
+  /// `runtime: ray` where agent.yaml names no Ray cluster.
+  static func rayFit(_ set: ManifestSet) -> [Diagnostic] {
+    let pipelines = set.pipelines.filter { $0.value.spec.runtime == .ray }.map {
+      (ResourceID(.pipeline, $0.key), "pipeline")
+    }
+    let deployments = set.deployments.filter { $0.value.spec.runtime == .ray }.map {
+      (ResourceID(.deployment, $0.key), "deployment")
+    }
+    return (pipelines + deployments).sorted { $0.0.name < $1.0.name }.compactMap { id, kind in
+      set.locations[id].map {
+        Diagnostic(
+          .error, at: $0,
+          "\(kind) '\(id.name)' has 'runtime: ray', and agent.yaml names no Ray cluster ('ray: {address}')")
+      }
+    }
+  }
+
   private static func names(of kind: ResourceKind, in set: ManifestSet) -> [String] {
     set.locations.keys.filter { $0.kind == kind }.map(\.name).sorted()
   }

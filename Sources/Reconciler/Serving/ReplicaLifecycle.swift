@@ -126,7 +126,8 @@ final class ReplicaLifecycle: Sendable {
   private func startFailure(_ replica: ReplicaRecord, _ deployment: Deployment) -> String {
     if let app = replica.rayApp {
       if let message = rayApps?.message(of: app) { return "Serve application \(app) failed to deploy:\n\(message)" }
-      return "Serve application \(app) was not RUNNING within \(Int(deployment.spec.health.startupTimeout.timeInterval))s"
+      return
+        "Serve application \(app) was not RUNNING within \(Int(deployment.spec.health.startupTimeout.timeInterval))s"
     }
     let log = logs.appendingPathComponent("\(replica.id).log").path
     if replica.health == .unhealthy {
