@@ -56,7 +56,9 @@ extension RayTests {
     return seen
   }
 
-  @Test func aDeploymentServesRevisionsAsServeApplicationsWithACanarySplitAndAMonitorRollsBackABadOne() throws {
+  /// One cluster, in order: serving, a canary, a rollback, a failed import, then the cluster
+  /// stopped mid-rollout (last: the cluster is gone after it).
+  @Test func revisionsServeAsServeApplicationsWithACanaryRollbacksClearErrorsAndRayStopped() throws {
     let cluster = try RayCluster()
     let (repo, config, port, listen) = try Self.rayServingRepository(cluster: cluster, pause: "20s")
     let serve = RayServe(
@@ -102,16 +104,19 @@ extension RayTests {
         let names = Set(((try? serve.applications()) ?? [:]).keys)
         return names.contains("someone-else") && !names.contains(where: { $0.contains("-v3-") || $0.contains("-v1-") })
       }, "\((try? serve.applications().keys.sorted()) ?? [])")
-    _ = agent.terminate(within: 20)
-  }
-
-  @Test func rayStoppedMidRolloutIsSaidAndThePreviousRevisionKeepsItsTraffic() throws {
-    let cluster = try RayCluster()
-    let (repo, config, port, listen) = try Self.rayServingRepository(cluster: cluster, pause: "20s")
-    let agent = try RunningAgent(config: config, port: port, log: repo.scratch.url.appendingPathComponent("agent.log"))
-    let log = { (try? String(contentsOf: agent.log, encoding: .utf8)) ?? "" }
-    #expect(agent.waitUntil(240) { Self.predictions(listen, count: 1)["1"] == 1 }, "\(log())")
-    // The model's new version is registered with the cluster up; the cluster stops before its rollout.
+    // An application whose import fails: its rollout fails with the tail of Ray's traceback.
+    try repo.edit("manifests/deploy/iris-api.yaml") {
+      $0.replacingOccurrences(of: "serving.ray_app:app", with: "serving.missing_module:app")
+    }
+    try repo.commit("an import path that does not exist")
+    #expect(
+      agent.waitUntil(180) { log().contains("No module named 'serving.missing_module'") }, "\(log())")
+    #expect(log().contains("failed to deploy"))
+    #expect(Self.predictions(listen, count: 5) == ["2": 5])
+    try repo.edit("manifests/deploy/iris-api.yaml") {
+      $0.replacingOccurrences(of: "serving.missing_module:app", with: "serving.ray_app:app")
+    }
+    // A new revision while the cluster is stopped: the rollout cannot start it.
     try repo.edit("manifests/deploy/iris-api.yaml") {
       $0.replacingOccurrences(of: "env: {LOG_LEVEL: info}", with: "env: {LOG_LEVEL: debug}")
     }

@@ -119,6 +119,29 @@ final class EchoReplica {
     #expect(response.body.dropFirst(head.utf8.count) == body)
   }
 
+  /// Serve applications share one proxy address and are told apart by their route prefix: the
+  /// router puts each revision's prefix before the path, whichever revision a request goes to.
+  @Test func backendsOnOneAddressAreToldApartByTheirPathPrefix() throws {
+    let proxy = try EchoReplica()
+    defer { withExtendedLifetime(proxy) {} }
+    let listen = try FreePort.pick()
+    var table = DeploymentRoute(listen: ListenAddress(host: "127.0.0.1", port: listen))
+    table.stable = [.init(port: proxy.port, version: 1, replica: "app-v1", pathPrefix: "/modelops-api-v1-aaaa")]
+    table.canary = [.init(port: proxy.port, version: 2, replica: "app-v2", pathPrefix: "/modelops-api-v2-bbbb")]
+    table.canaryWeight = 50
+    router.update(["api": table])
+    defer { router.close() }
+    var seen: [String: Int] = [:]
+    for _ in 0..<40 {
+      let response = try send(listen, "POST", path: "/predict?x=1", body: Data("{}".utf8))
+      let line = String(decoding: response.body.prefix { $0 != 0x0a }, as: UTF8.self)
+      let version = response.headers["x-model-version"] ?? "?"
+      #expect(line == "POST /modelops-api-v\(version)-\(version == "1" ? "aaaa" : "bbbb")/predict?x=1 127.0.0.1")
+      seen[version, default: 0] += 1
+    }
+    #expect((seen["1"] ?? 0) > 0 && (seen["2"] ?? 0) > 0, "\(seen)")
+  }
+
   @Test func answers503WithoutAHealthyReplicaAnd413ForABodyTooLarge() throws {
     let listen = try FreePort.pick()
     router.update(["api": route(listen)])

@@ -21,9 +21,11 @@ public struct RayError: Error, Sendable, CustomStringConvertible {
 public struct RayDashboard: Sendable {
   public let address: String
   let token: String?
-  /// Deadline of a call (a package upload gets `uploadTimeout`).
+  /// Deadline of a call (a package upload gets `uploadTimeout`; a change of Serve's config,
+  /// which starts Serve's controller the first time, `serveTimeout`).
   public var timeout: TimeInterval = 15
   public var uploadTimeout: TimeInterval = 300
+  public var serveTimeout: TimeInterval = 60
 
   public init(address: String, token: String? = nil) {
     self.address = address.hasSuffix("/") ? String(address.dropLast()) : address
@@ -42,7 +44,8 @@ public struct RayDashboard: Sendable {
     do {
       response = try HTTPClient.request(
         method, address + path, headers: headers, body: body,
-        timeout: path.hasPrefix("/api/packages/") ? uploadTimeout : timeout)
+        timeout: path.hasPrefix("/api/packages/")
+          ? uploadTimeout : method == "PUT" && path.hasPrefix("/api/serve/") ? serveTimeout : timeout)
     } catch {
       throw RayError("cannot reach the Ray dashboard at \(address): \(error)", transient: true)
     }
