@@ -97,6 +97,7 @@ extension RayTests {
         _ = Self.predictions(listen, count: 5)
         return log().contains("rolled back to v2")
       }, "\(log())")
+    #expect(log().contains("monitor 'iris-api-errors' fired during the rollout"), "\(log())")
     #expect(Self.predictions(listen, count: 10) == ["2": 10])
     // v3's application is gone from the cluster, v1's was scaled down; the foreign one stays.
     #expect(
@@ -104,6 +105,13 @@ extension RayTests {
         let names = Set(((try? serve.applications()) ?? [:]).keys)
         return names.contains("someone-else") && !names.contains(where: { $0.contains("-v3-") || $0.contains("-v1-") })
       }, "\((try? serve.applications().keys.sorted()) ?? [])")
+    // Drift: v2's application deleted behind the agent's back is deployed again, and serves.
+    let v2 = try #require(try serve.applications().keys.first { $0.contains("-v2-") })
+    try serve.remove([v2])
+    #expect(
+      agent.waitUntil(180) {
+        (try? serve.applications()[v2]?.status) == "RUNNING" && Self.predictions(listen, count: 5) == ["2": 5]
+      }, "\(log())")
     // An application whose import fails: its rollout fails with the tail of Ray's traceback.
     try repo.edit("manifests/deploy/iris-api.yaml") {
       $0.replacingOccurrences(of: "serving.ray_app:app", with: "serving.missing_module:app")

@@ -9,6 +9,16 @@ struct RuleCase: CustomTestStringConvertible, Sendable {
   var expected: [String]
   var testDescription: String { name }
 
+  /// The case's manifests are invalid, with exactly the expected diagnostics, in order.
+  func check() {
+    let (problems, result) = load(yaml)
+    #expect(!result.isValid)
+    #expect(problems.count == expected.count, "got: \(problems)")
+    for (expected, actual) in zip(expected, problems) {
+      #expect(actual.hasPrefix(expected), "expected '\(expected)…', got '\(actual)'")
+    }
+  }
+
   init(_ name: String, _ yaml: String, _ expected: String...) {
     self.name = name
     self.yaml = yaml
@@ -399,14 +409,7 @@ let ruleCases: [RuleCase] = [
   }
 
   @Test(arguments: ruleCases)
-  func rule(_ rule: RuleCase) {
-    let (problems, result) = load(rule.yaml)
-    #expect(!result.isValid)
-    #expect(problems.count == rule.expected.count, "got: \(problems)")
-    for (expected, actual) in zip(rule.expected, problems) {
-      #expect(actual.hasPrefix(expected), "expected '\(expected)…', got '\(actual)'")
-    }
-  }
+  func rule(_ rule: RuleCase) { rule.check() }
 
   @Test func everyErrorOfARunIsReportedSortedByLine() {
     let yaml = document(

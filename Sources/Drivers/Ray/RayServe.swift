@@ -72,6 +72,15 @@ public struct ServeApplicationStatus: Sendable {
   public var workingDir: String?
   /// `MODELOPS_REPLICA` of its environment: the replica of the agent it was deployed for.
   public var replica: String?
+  /// `MODELOPS_OWNER` of its environment: which agent (state folder) deployed it.
+  public var owner: String?
+
+  public init(status: String, message: String = "", replica: String? = nil, owner: String? = nil) {
+    self.status = status
+    self.message = message
+    self.replica = replica
+    self.owner = owner
+  }
 }
 
 /// Ray Serve's declarative config through the dashboard (`/api/serve/applications/`): the agent
@@ -97,12 +106,14 @@ public final class RayServe: Sendable {
     let apps = state["applications"] as? [String: [String: Any]] ?? [:]
     return apps.mapValues { app in
       let config = app["deployed_app_config"] as? [String: Any]
-      return ServeApplicationStatus(
+      let runtimeEnv = config?["runtime_env"] as? [String: Any]
+      let env = runtimeEnv?["env_vars"] as? [String: Any]
+      var status = ServeApplicationStatus(
         status: app["status"] as? String ?? "UNKNOWN", message: app["message"] as? String ?? "",
-        importPath: config?["import_path"] as? String,
-        workingDir: (config?["runtime_env"] as? [String: Any])?["working_dir"] as? String,
-        replica: ((config?["runtime_env"] as? [String: Any])?["env_vars"] as? [String: Any])?["MODELOPS_REPLICA"]
-          as? String)
+        replica: env?["MODELOPS_REPLICA"] as? String, owner: env?["MODELOPS_OWNER"] as? String)
+      status.importPath = config?["import_path"] as? String
+      status.workingDir = runtimeEnv?["working_dir"] as? String
+      return status
     }
   }
 

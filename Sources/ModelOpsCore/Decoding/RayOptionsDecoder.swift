@@ -2,11 +2,11 @@
 /// `ray` (the Serve application of each revision).
 enum RayOptionsDecoder {
   /// `resources: {cpus, gpus, memory}` of a pipeline's steps.
-  static func stepResources(_ node: YAMLNode, _ c: DecodeContext) -> StepResources? {
+  static func stepResources(_ node: YAMLNode, _ c: DecodeContext) -> RayResources? {
     guard let f = Fields(node, path: "spec.resources", allowed: ["cpus", "gpus", "memory"], context: c) else {
       return nil
     }
-    var r = StepResources()
+    var r = RayResources()
     if let n = f["cpus"] { r.cpus = amount(n, "spec.resources.cpus", allowZero: true, c) }
     if let n = f["gpus"] { r.gpus = amount(n, "spec.resources.gpus", allowZero: true, c) }
     if let n = f["memory"] { r.memory = c.size(n, "spec.resources.memory") }
@@ -42,7 +42,7 @@ enum RayOptionsDecoder {
     if let n = f["actorOptions"],
       let a = Fields(n, path: "spec.ray.actorOptions", allowed: ["cpus", "gpus", "memory"], context: c)
     {
-      var actor = RayServeOptions.ActorOptions()
+      var actor = RayResources()
       if let v = a["cpus"] { actor.cpus = amount(v, "spec.ray.actorOptions.cpus", allowZero: true, c) }
       if let v = a["gpus"] { actor.gpus = amount(v, "spec.ray.actorOptions.gpus", allowZero: true, c) }
       if let v = a["memory"] { actor.memory = c.size(v, "spec.ray.actorOptions.memory") }

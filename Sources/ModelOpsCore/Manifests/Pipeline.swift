@@ -11,7 +11,7 @@ public struct Pipeline: Sendable, Hashable, Encodable {
     /// Where the steps run (nil: the agent's runtime; `docker` needs `image`).
     public var runtime: Deployment.Runtime?
     /// With `runtime: ray`: what each step's job asks the cluster for.
-    public var resources: StepResources?
+    public var resources: RayResources?
     public var params: [String: String] = [:]
     public var inputs: [Input] = []
     public var steps: [Step]

@@ -1,6 +1,6 @@
-/// What a `runtime: ray` training step asks Ray for: the job's entrypoint resources
-/// (`entrypoint_num_cpus`, `entrypoint_num_gpus`, `entrypoint_memory`).
-public struct StepResources: Sendable, Hashable, Encodable {
+/// What Ray is asked for: a `runtime: ray` step's job (`entrypoint_num_cpus`, `entrypoint_num_gpus`,
+/// `entrypoint_memory`), or each replica of a Serve deployment (`ray_actor_options`).
+public struct RayResources: Sendable, Hashable, Encodable {
   public var cpus: Double?
   public var gpus: Double?
   public var memory: ByteSize?
@@ -23,7 +23,8 @@ public struct RayServeOptions: Sendable, Hashable, Encodable {
   /// `num_replicas` of that deployment, per revision.
   public var replicas: Int?
   public var autoscaling: Autoscaling?
-  public var actorOptions: ActorOptions?
+  /// `ray_actor_options` of each replica of that deployment.
+  public var actorOptions: RayResources?
 
   public struct Autoscaling: Sendable, Hashable, Encodable {
     public var min: Int
@@ -32,19 +33,6 @@ public struct RayServeOptions: Sendable, Hashable, Encodable {
     public init(min: Int, max: Int) {
       self.min = min
       self.max = max
-    }
-  }
-
-  /// `ray_actor_options` of each replica of that deployment.
-  public struct ActorOptions: Sendable, Hashable, Encodable {
-    public var cpus: Double?
-    public var gpus: Double?
-    public var memory: ByteSize?
-
-    public init(cpus: Double? = nil, gpus: Double? = nil, memory: ByteSize? = nil) {
-      self.cpus = cpus
-      self.gpus = gpus
-      self.memory = memory
     }
   }
 

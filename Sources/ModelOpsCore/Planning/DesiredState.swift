@@ -40,11 +40,13 @@ public struct DesiredState: Sendable, Hashable {
       var port: Int
       var health: Deployment.Health
       var resources: Deployment.Resources
+      /// Absent unless `runtime: ray` (so other templates keep their digests).
+      var ray: RayServeOptions?
     }
     let s = deployment.spec
     let t = Template(
       runtime: s.runtime, command: s.command, image: s.image, env: s.env, port: s.port, health: s.health,
-      resources: s.resources)
+      resources: s.resources, ray: s.ray)
     return String(canonicalDigest(t).prefix(12))
   }
 }

@@ -1,21 +1,42 @@
+import Dispatch
 import Drivers
 import Foundation
 import ModelOpsCore
 import StateStore
 import Synchronization
 
-/// The Serve applications of `runtime: ray` deployments: one per revision, standing in the state
-/// store as that revision's one replica (`rayApp`). Started by shipping the commit's code with the
-/// version's artifact (`_modelops_model/`) as the application's working_dir; judged by the status
-/// Serve reports (read once per probe round: `refresh`); removed from the cluster's Serve config,
-/// never touching applications the agent does not own.
+/// The Serve applications of `runtime: ray` revisions: one per revision, standing in the state
+/// store as that revision's one replica (`rayApp`). Nothing waits for the cluster in a reconcile
+/// pass: a start records what to deploy and a worker ships it (the commit's code with the
+/// version's artifact in `_modelops_model/`, as the application's working_dir) and writes Serve's
+/// config; a stop queues the removal. What the cluster says is read once per probe round
+/// (`refresh`, on the supervisor's thread), which also retries removals that failed and removes
+/// this agent's applications no replica names any more (an agent killed before its removal ran).
+/// Applications of others — without this agent's `MODELOPS_OWNER` — are never touched.
 final class RayApplications: Sendable {
   let serve: RayServe
+  /// Which agent deploys (a digest of its state folder), as `MODELOPS_OWNER` in each application.
+  let owner: String
+  /// The applications the store's replicas name (what is not a stray).
+  private let known: @Sendable () -> Set<String>
   /// The cluster's applications at the last look; nil until one answered. `error`: why the last
   /// look failed (the cluster did not answer: nothing is judged until it does).
-  private let seen = Mutex<(apps: [String: ServeApplicationStatus]?, error: String?)>((nil, nil))
+  private let seen = Mutex<(apps: [String: ServeApplicationStatus]?, error: String?, readAt: Date)>(
+    (nil, nil, .distantPast))
+  /// When each application's deploy was written (a look begun before then cannot have seen it).
+  private let deployedAt = Mutex<[String: Date]>([:])
+  /// Deploys under way (nil value) or failed (their error), by application.
+  private let deploys = Mutex<[String: RayError?]>([:])
+  /// Removals not done yet (retried at each refresh).
+  private let removals = Mutex<Set<String>>([])
+  /// Deploys and removals, one at a time (Serve's config is replaced whole on each write).
+  private let worker = DispatchQueue(label: "modelops.ray.serve")
 
-  init(serve: RayServe) { self.serve = serve }
+  init(serve: RayServe, owner: String, known: @escaping @Sendable () -> Set<String>) {
+    self.serve = serve
+    self.owner = owner
+    self.known = known
+  }
 
   /// The folder the artifact is shipped in, relative to the application's working directory.
   static let modelFolder = "_modelops_model"
@@ -25,60 +46,89 @@ final class RayApplications: Sendable {
     "modelops-\(deployment)-v\(revision.modelVersion)-\(revision.template.prefix(8))"
   }
 
-  /// Deploys the revision's application; the replica it stands for names it in `MODELOPS_REPLICA`
-  /// (what tells a changed application from the agent's own).
-  func start(
-    _ deployment: Deployment, _ revision: Revision, replica: String, checkout: URL, modelPath: URL
-  ) throws -> String {
+  /// Marks the application as on its way, before its replica is recorded: a probe in between
+  /// sees it starting, not missing.
+  func reserve(_ app: String) { deploys.withLock { $0[app] = .some(nil) } }
+
+  /// Forgets a reservation whose deploy was never queued.
+  func release(_ app: String) { deploys.withLock { _ = $0.removeValue(forKey: app) } }
+
+  /// Queues the deploy of the revision's application and returns; the replica it stands for is
+  /// named in `MODELOPS_REPLICA` (what tells a changed application from the agent's own).
+  func start(_ deployment: Deployment, _ revision: Revision, replica: String, checkout: URL, modelPath: URL) throws {
     guard let options = deployment.spec.ray else {
       throw Stalled("deployment \(deployment.metadata.name) has runtime ray but no spec.ray")
     }
     let name = Self.name(deployment: deployment.metadata.name, revision: revision)
-    do {
-      var extra: [String: Data] = [:]
-      let fm = FileManager.default
-      for relative in fm.subpaths(atPath: modelPath.path) ?? [] {
-        let file = modelPath.appendingPathComponent(relative)
-        guard (try? fm.attributesOfItem(atPath: file.path))?[.type] as? FileAttributeType == .typeRegular else {
-          continue
-        }
-        extra["\(Self.modelFolder)/\(relative)"] = try Data(contentsOf: file)
+    var env = deployment.spec.env
+    env["MODELOPS_MODEL"] = deployment.spec.model.model
+    env["MODELOPS_MODEL_VERSION"] = "\(revision.modelVersion)"
+    env["MODELOPS_MODEL_PATH"] = Self.modelFolder
+    env["MODELOPS_DEPLOYMENT"] = deployment.metadata.name
+    env["MODELOPS_ROUTE_PREFIX"] = "/\(name)"
+    env["MODELOPS_REPLICA"] = replica
+    env["MODELOPS_OWNER"] = owner
+    var app = ServeApplication(name: name, importPath: options.importPath, workingDir: "", env: env)
+    if let target = options.deployment {
+      var override = ServeApplication.Override(name: target)
+      override.replicas = options.replicas
+      override.autoscaling = options.autoscaling.map { ($0.min, $0.max) }
+      override.cpus = options.actorOptions?.cpus
+      override.gpus = options.actorOptions?.gpus
+      override.memory = options.actorOptions?.memory?.bytes
+      app.deployment = override
+    }
+    deploys.withLock { $0[name] = .some(nil) }
+    removals.withLock { _ = $0.remove(name) }
+    let planned = app
+    worker.async { [self] in
+      do {
+        var app = planned
+        app.workingDir = try package(checkout: checkout, modelPath: modelPath)
+        try serve.deploy(app)
+        deployedAt.withLock { $0[name] = Date() }
+        deploys.withLock { _ = $0.removeValue(forKey: name) }
+      } catch {
+        let failure = error as? RayError ?? RayError("\(error)", transient: false)
+        deploys.withLock { $0[name] = .some(failure) }
       }
-      let zip = try ZipArchive.write(folder: checkout, extra: extra, limit: 500 << 20)
-      var hasher = SHA256()
-      hasher.update(zip)
-      let package = try serve.dashboard.ensurePackage(name: "_ray_pkg_modelops_\(hasher.hexDigest().prefix(32)).zip") {
-        zip
-      }
-      var env = deployment.spec.env
-      env["MODELOPS_MODEL"] = deployment.spec.model.model
-      env["MODELOPS_MODEL_VERSION"] = "\(revision.modelVersion)"
-      env["MODELOPS_MODEL_PATH"] = Self.modelFolder
-      env["MODELOPS_DEPLOYMENT"] = deployment.metadata.name
-      env["MODELOPS_ROUTE_PREFIX"] = "/\(name)"
-      env["MODELOPS_REPLICA"] = replica
-      var app = ServeApplication(name: name, importPath: options.importPath, workingDir: package, env: env)
-      if let target = options.deployment {
-        var override = ServeApplication.Override(name: target)
-        override.replicas = options.replicas
-        override.autoscaling = options.autoscaling.map { ($0.min, $0.max) }
-        override.cpus = options.actorOptions?.cpus
-        override.gpus = options.actorOptions?.gpus
-        override.memory = options.actorOptions?.memory?.bytes
-        app.deployment = override
-      }
-      try serve.deploy(app)
-      return name
-    } catch let error as RayError {
-      throw error.transient ? Unreachable(error.description) as any Error : Stalled(error.description)
     }
   }
 
-  /// Reads the cluster's applications (once per probe round).
+  /// The commit's checkout with the artifact in `_modelops_model/`, uploaded under its digest.
+  private func package(checkout: URL, modelPath: URL) throws -> String {
+    var extra: [String: Data] = [:]
+    let fm = FileManager.default
+    for relative in fm.subpaths(atPath: modelPath.path) ?? [] {
+      let file = modelPath.appendingPathComponent(relative)
+      guard (try? fm.attributesOfItem(atPath: file.path))?[.type] as? FileAttributeType == .typeRegular else {
+        continue
+      }
+      extra["\(Self.modelFolder)/\(relative)"] = try Data(contentsOf: file)
+    }
+    let zip = try ZipArchive.write(folder: checkout, extra: extra, limit: 500 << 20)
+    var hasher = SHA256()
+    hasher.update(zip)
+    return try serve.dashboard.ensurePackage(name: "_ray_pkg_modelops_\(hasher.hexDigest().prefix(32)).zip") { zip }
+  }
+
+  /// Why the application's deploy failed (nil: it did not, or has not finished).
+  func deployFailure(of app: String) -> RayError? { deploys.withLock { $0[app] ?? nil } }
+
+  /// Reads the cluster's applications (once per probe round), then queues the removals still to
+  /// do and those of this agent's applications no replica names.
   func refresh() {
     do {
+      let started = Date()
       let apps = try serve.applications()
-      seen.withLock { $0 = (apps, nil) }
+      seen.withLock { $0 = (apps, nil, started) }
+      let deploying = deploys.withLock { Set($0.keys) }
+      let names = known()
+      let strays = apps.filter { $0.value.owner == owner && !names.contains($0.key) && !deploying.contains($0.key) }
+      let pending = removals.withLock {
+        $0.formUnion(strays.keys); return $0
+      }
+      if !pending.isEmpty { queueRemoval(pending.intersection(apps.keys)) }
     } catch {
       seen.withLock { $0.error = error.description }
     }
@@ -88,11 +138,12 @@ final class RayApplications: Sendable {
   var unreachable: String? { seen.withLock { $0.error } }
 
   /// The health of the replica standing for `app`: nil while nothing can be said (the cluster did
-  /// not answer, or has not been read); `starting` while Serve deploys it.
+  /// not answer, or has not been read); `starting` while it is shipped or Serve deploys it.
   func health(of replica: ReplicaRecord, app: String) -> ObservedDeployment.ReplicaHealth? {
-    let (apps, error) = seen.withLock { ($0.apps, $0.error) }
+    if let failure = deploys.withLock({ $0[app] }) { return failure == nil ? .starting : .unhealthy }
+    let (apps, error, readAt) = seen.withLock { ($0.apps, $0.error, $0.readAt) }
     guard error == nil, let apps else { return nil }
-    guard let status = apps[app] else { return .exited }
+    guard let status = apps[app] else { return isNewer(app, than: readAt) ? .starting : .exited }
     // Deployed again by someone else (who did not name this replica): changed behind the agent's back.
     if status.replica != replica.id { return .altered }
     switch status.status {
@@ -103,25 +154,43 @@ final class RayApplications: Sendable {
     }
   }
 
-  /// Whether the application is still there (true while the cluster cannot be read: nothing is
-  /// replaced on a guess).
+  /// Whether the application is there or on its way (true while the cluster cannot be read:
+  /// nothing is replaced on a guess).
   func isPresent(_ app: String) -> Bool {
-    let (apps, error) = seen.withLock { ($0.apps, $0.error) }
+    if deploys.withLock({ $0[app] }) != nil { return deployFailure(of: app) == nil }
+    let (apps, error, readAt) = seen.withLock { ($0.apps, $0.error, $0.readAt) }
     guard error == nil, let apps else { return true }
-    return apps[app] != nil
+    return apps[app] != nil || isNewer(app, than: readAt)
   }
 
-  /// Ray's words on the application (a failed import's traceback tail), if it has any.
+  /// Whether the application was deployed after the look that began at `readAt`.
+  private func isNewer(_ app: String, than readAt: Date) -> Bool {
+    deployedAt.withLock { $0[app] }.map { $0 >= readAt } ?? false
+  }
+
+  /// Ray's words on the application (a failed import's traceback tail, a failed deploy).
   func message(of app: String) -> String? {
+    if let failure = deployFailure(of: app) { return failure.description }
     guard let message = seen.withLock({ $0.apps?[app]?.message }), !message.isEmpty else { return nil }
     return RayDashboard.tail(message, lines: 15)
   }
 
-  /// Removes the application from the cluster's Serve config.
-  func stop(_ app: String) throws {
-    do { try serve.remove([app]) } catch {
-      throw error.transient ? Unreachable(error.description) as any Error : Stalled(error.description)
-    }
+  /// Queues the application's removal from the cluster's Serve config and returns.
+  func stop(_ app: String) {
+    deploys.withLock { _ = $0.removeValue(forKey: app) }
+    deployedAt.withLock { _ = $0.removeValue(forKey: app) }
     seen.withLock { _ = $0.apps?.removeValue(forKey: app) }
+    removals.withLock { _ = $0.insert(app) }
+    queueRemoval([app])
+  }
+
+  private func queueRemoval(_ names: Set<String>) {
+    guard !names.isEmpty else { return }
+    worker.async { [self] in
+      // A name deployed again since is not removed.
+      let due = removals.withLock { $0.intersection(names) }
+      guard !due.isEmpty, (try? serve.remove(due)) != nil else { return }
+      removals.withLock { $0.subtract(due) }
+    }
   }
 }

@@ -73,10 +73,14 @@ final class ReplicaLifecycle: Sendable {
         mine.append(replica)
         continue
       }
-      if replica.readyAt == nil, replica.health != .altered {
+      // A Serve application the cluster could not be reached to deploy is not the revision's
+      // fault: the rollout waits (retried with backoff) rather than fails.
+      let unreachable = replica.rayApp.flatMap { rayApps?.deployFailure(of: $0) }.flatMap { $0.transient ? $0 : nil }
+      if replica.readyAt == nil, replica.health != .altered, unreachable == nil {
         failedToStart.append(startFailure(replica, deployment))
       }
       try stop(replica)
+      if let unreachable { throw Unreachable(unreachable.description) }
     }
     if let failure = failedToStart.first { throw RunError(failure) }
     if trim, mine.count > count {
@@ -126,8 +130,11 @@ final class ReplicaLifecycle: Sendable {
   private func startFailure(_ replica: ReplicaRecord, _ deployment: Deployment) -> String {
     if let app = replica.rayApp {
       if let message = rayApps?.message(of: app) { return "Serve application \(app) failed to deploy:\n\(message)" }
-      return
-        "Serve application \(app) was not RUNNING within \(Int(deployment.spec.health.startupTimeout.timeInterval))s"
+      if replica.health == .unhealthy {
+        let seconds = Int(deployment.spec.health.startupTimeout.timeInterval)
+        return "Serve application \(app) was not RUNNING within \(seconds)s"
+      }
+      return "Serve application \(app) left the cluster while it was starting"
     }
     let log = logs.appendingPathComponent("\(replica.id).log").path
     if replica.health == .unhealthy {
@@ -202,17 +209,20 @@ final class ReplicaLifecycle: Sendable {
       id: "\(name)-v\(revision.modelVersion)-\(suffix)", deployment: name, revision: revision, commit: commit,
       health: .starting, startedAt: Date())
     replica.port = rayApps.serve.proxyPort
-    replica.rayApp = RayApplications.name(deployment: name, revision: revision)
-    try store.saveReplica(replica)
+    let app = RayApplications.name(deployment: name, revision: revision)
+    replica.rayApp = app
+    rayApps.reserve(app)
     do {
-      _ = try rayApps.start(deployment, revision, replica: replica.id, checkout: folder, modelPath: modelPath)
+      try store.saveReplica(replica)
+      try rayApps.start(deployment, revision, replica: replica.id, checkout: folder, modelPath: modelPath)
     } catch {
+      rayApps.release(app)
       try? store.deleteReplica(replica.id)
       throw error
     }
     progress(
       Progress(
-        "  deployed Serve application \(replica.rayApp ?? "") for replica \(replica.id) on \(rayApps.serve.dashboard.address)",
+        "  deploying Serve application \(replica.rayApp ?? "") for replica \(replica.id) on \(rayApps.serve.dashboard.address)",
         ["deployment": name, "revision": "\(revision)", "replica": replica.id]))
   }
 
@@ -258,8 +268,8 @@ final class ReplicaLifecycle: Sendable {
       routing.publish()
     }
     if let app = replica.rayApp {
-      // A cluster that cannot be told leaves the record: the removal is tried again.
-      try rayApps?.stop(app)
+      // Queued: a cluster that cannot be told now is told at a later look.
+      rayApps?.stop(app)
     } else if let (runtime, handle) = handle(replica) {
       runtime.stop(handle, log: log)
     } else if let docker, let found = try? docker.containers(ofReplica: replica.id) {

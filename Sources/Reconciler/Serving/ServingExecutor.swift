@@ -46,7 +46,12 @@ public final class ServingExecutor: Sendable {
       store: store, registry: registry, docker: docker, defaultRuntime: defaultRuntime,
       checkouts: Checkouts(repository: repository, folder: state.appendingPathComponent("checkouts")),
       specs: RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions), logs: logs,
-      routing: routing, runAs: runAs, signer: signer, rayApps: ray.map(RayApplications.init), progress: progress)
+      routing: routing, runAs: runAs, signer: signer,
+      rayApps: ray.map { serve in
+        RayApplications(serve: serve, owner: DockerRuntime.owner(stateFolder: stateFolder)) {
+          Set(((try? store.replicas()) ?? []).compactMap(\.rayApp))
+        }
+      }, progress: progress)
     adoption = ContainerAdoption(docker: docker, store: store, logs: logs, progress: progress)
     prober = HealthProber(store: store, replicas: replicas, adoption: adoption, routing: routing, progress: progress)
     rollouts = RolloutMachine(

@@ -22,7 +22,7 @@ public struct DeploymentRoute: Sendable, Hashable {
     }
 
     /// The connection it is reached through (pooled per address).
-    public var address: BackendAddress { BackendAddress(host: host, port: port) }
+    public var address: ListenAddress { ListenAddress(host: host, port: port) }
   }
 
   public var listen: ListenAddress
@@ -43,19 +43,6 @@ public struct DeploymentRoute: Sendable, Hashable {
     self.listen = listen
     self.previewListen = previewListen
   }
-}
-
-/// A replica's (or Serve proxy's) address: what the router opens connections to.
-public struct BackendAddress: Sendable, Hashable, CustomStringConvertible {
-  public var host: String
-  public var port: Int
-
-  public init(host: String, port: Int) {
-    self.host = host
-    self.port = port
-  }
-
-  public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// The per-deployment reverse proxies: in production a router process that outlives the agent

@@ -1,6 +1,6 @@
 import NIOCore
 import NIOHTTP1
-import Reconciler
+import ModelOpsCore
 
 /// Who an exchange on a replica connection answers to: a client's `ProxyHandler`, or a mirrored
 /// request's `MirrorCopy`. Called on the connection's event loop.
@@ -25,7 +25,7 @@ final class BackendHandler: ChannelInboundHandler {
   typealias InboundIn = HTTPClientResponsePart
   typealias OutboundOut = HTTPClientRequestPart
 
-  let address: BackendAddress
+  let address: ListenAddress
   private unowned let pool: BackendPool
   private var context: ChannelHandlerContext?
   /// The client side of the exchange in progress (nil between exchanges).
@@ -38,7 +38,7 @@ final class BackendHandler: ChannelInboundHandler {
   /// When the connection was last given back to its pool.
   var idleSince = NIODeadline.uptimeNanoseconds(0)
 
-  init(address: BackendAddress, pool: BackendPool) {
+  init(address: ListenAddress, pool: BackendPool) {
     self.address = address
     self.pool = pool
   }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Reconciler
+import ModelOpsCore
 
 /// Connections to replicas, kept alive between requests and shared by every client connection of
 /// one event loop: a request takes an idle connection to the replica it was routed to, or opens
@@ -20,7 +20,7 @@ final class BackendPool: @unchecked Sendable {
   static let idleTimeout = TimeAmount.seconds(3)
   /// Mirrored requests in flight at most (more are dropped, not queued).
   static let maxMirrors = 256
-  private var idle: [BackendAddress: [BackendHandler]] = [:]
+  private var idle: [ListenAddress: [BackendHandler]] = [:]
   /// Mirrored requests in flight now.
   var mirrors = 0
   private var sweeper: RepeatedTask?
@@ -31,7 +31,7 @@ final class BackendPool: @unchecked Sendable {
 
   /// An open connection to the replica at `address`, now (an idle one) or once connected; nil
   /// when the replica refused or did not answer within 2 s. `done` runs on the event loop.
-  func lease(_ address: BackendAddress, _ done: @escaping (BackendHandler?) -> Void) {
+  func lease(_ address: ListenAddress, _ done: @escaping (BackendHandler?) -> Void) {
     eventLoop.assertInEventLoop()
     while let handler = idle[address]?.popLast() {
       if handler.isActive { return done(handler) }
