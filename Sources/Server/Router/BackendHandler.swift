@@ -1,6 +1,6 @@
+import ModelOpsCore
 import NIOCore
 import NIOHTTP1
-import ModelOpsCore
 
 /// Who an exchange on a replica connection answers to: a client's `ProxyHandler`, or a mirrored
 /// request's `MirrorCopy`. Called on the connection's event loop.

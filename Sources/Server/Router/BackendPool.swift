@@ -1,7 +1,7 @@
+import ModelOpsCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import ModelOpsCore
 
 /// Connections to replicas, kept alive between requests and shared by every client connection of
 /// one event loop: a request takes an idle connection to the replica it was routed to, or opens
