@@ -22,6 +22,13 @@ extension RunCommand {
       }
       callback = "http://\(listen)"
     }
+    // A loopback callback reaches the agent only from its own host.
+    let callbackHost = AgentConfig.Ray(address: callback ?? "").dashboardHost
+    if isLoopback(callbackHost), !isLoopback(ray.dashboardHost) {
+      throw CommandFailure(
+        "the Ray nodes at \(ray.address) cannot reach the agent at \(callback ?? ""): set ray.callback to an address "
+          + "they can (and api.listen to match)")
+    }
     let serve = RayServe(dashboard: dashboard, proxyHost: ray.serveHost ?? ray.dashboardHost, proxyPort: ray.servePort)
     return (dashboard, RayTraining(dashboard: dashboard, callback: callback), serve)
   }

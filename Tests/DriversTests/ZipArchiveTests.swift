@@ -103,3 +103,25 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: target.path))
   }
 }
+
+extension ZipArchiveTests {
+  /// One blob named twice in the directory (a "zip bomb" without compression) is refused.
+  @Test func entriesThatShareTheirBytesAreRefused() throws {
+    let work = FileManager.default.temporaryDirectory.appendingPathComponent("zip-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: work) }
+    let file = work.appendingPathComponent("overlap.zip")
+    _ = try python(
+      "import struct, sys, zipfile\n"
+        + "with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_STORED) as z: z.writestr('a', 'x' * 1000)\n"
+        + "data = open(sys.argv[1], 'rb').read()\n"
+        + "end = data.rindex(b'PK\\x05\\x06'); size, offset = struct.unpack('<II', data[end + 12:end + 20])\n"
+        + "record = data[offset:offset + size]; twin = record[:46] + b'b' + record[47:]\n"
+        + "tail = data[end:end + 8] + struct.pack('<HHII', 2, 2, size * 2, offset) + data[end + 20:]\n"
+        + "open(sys.argv[1], 'wb').write(data[:offset] + record + twin + tail)\n",
+      [file.path])
+    #expect {
+      try ZipArchive.extract(try Data(contentsOf: file), into: work.appendingPathComponent("out"))
+    } throws: { "\($0)".contains("entries overlap") }
+  }
+}

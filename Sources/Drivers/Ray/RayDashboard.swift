@@ -44,7 +44,7 @@ public struct RayDashboard: Sendable {
     do {
       response = try HTTPClient.request(
         method, address + path, headers: headers, body: body,
-        timeout: path.hasPrefix("/api/packages/")
+        timeout: method == "PUT" && path.hasPrefix("/api/packages/")
           ? uploadTimeout : method == "PUT" && path.hasPrefix("/api/serve/") ? serveTimeout : timeout)
     } catch {
       throw RayError("cannot reach the Ray dashboard at \(address): \(error)", transient: true)

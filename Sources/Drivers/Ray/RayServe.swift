@@ -100,6 +100,13 @@ public final class RayServe: Sendable {
     self.proxyPort = proxyPort
   }
 
+  /// Where Serve's proxy listens, for a proxy the router reaches at `host`: loopback stays
+  /// loopback; any other name or address means every interface of the head node.
+  static func bindHost(for host: String) -> String {
+    host == "localhost" || host.hasPrefix("127.") || host == "::1"
+      ? (host == "localhost" ? "127.0.0.1" : host) : "0.0.0.0"
+  }
+
   /// Every application the cluster has, by name.
   public func applications() throws(RayError) -> [String: ServeApplicationStatus] {
     let state = try dashboard.json("GET", "/api/serve/applications/")
@@ -146,7 +153,7 @@ public final class RayServe: Sendable {
         config["http_options"] = ["host": http["host"] ?? proxyHost, "port": http["port"] ?? proxyPort]
         config["proxy_location"] = state["proxy_location"] ?? "HeadOnly"
       } else {
-        config["http_options"] = ["host": proxyHost, "port": proxyPort]
+        config["http_options"] = ["host": Self.bindHost(for: proxyHost), "port": proxyPort]
         config["proxy_location"] = "HeadOnly"
       }
       _ = try dashboard.json("PUT", "/api/serve/applications/", config)

@@ -26,7 +26,11 @@ public enum ZipArchive {
       }
       entries.append((relative, data))
     }
-    for (name, data) in extra.sorted(by: { $0.key < $1.key }) { entries.append((name, data)) }
+    for (name, data) in extra.sorted(by: { $0.key < $1.key }) {
+      total += Int64(data.count)
+      guard total <= limit else { throw RunError("more than \(limit >> 20) MiB: too large to send to Ray") }
+      entries.append((name, data))
+    }
     return try archive(entries)
   }
 
@@ -80,7 +84,9 @@ public enum ZipArchive {
     }
   }
 
-  /// The entries (name, bytes) of an archive, checked.
+  /// The entries (name, bytes) of an archive, checked: the directory first (names, kinds, the
+  /// entries' places, which must not overlap — one blob named many times would multiply the
+  /// archive), then each entry's bytes against its checksum.
   static func read(_ archive: Data) throws -> [(String, Data)] {
     let bytes = [UInt8](archive)
     func u16(_ at: Int) throws -> Int {
@@ -94,7 +100,7 @@ public enum ZipArchive {
     guard end >= 0, end >= bytes.count - 65_557 else { throw RunError("not a zip archive (no end record)") }
     let count = try u16(end + 10)
     var at = try u32(end + 16)
-    var entries: [(String, Data)] = []
+    var places: [(name: String, local: Int, start: Int, size: Int, crc: UInt32)] = []
     var seen = Set<String>()
     for _ in 0..<count {
       guard try u32(at) == 0x0201_4b50 else { throw RunError("the zip archive's directory is damaged") }
@@ -117,11 +123,17 @@ public enum ZipArchive {
       guard try u32(local) == 0x0403_4b50, start + size <= bytes.count else {
         throw RunError("\(name): the zip archive is damaged")
       }
-      let data = Data(bytes[start..<(start + size)])
-      guard CRC32.of(data) == crc else { throw RunError("\(name): its bytes do not match their checksum") }
-      entries.append((name, data))
+      places.append((name, local, start, size, crc))
     }
-    return entries
+    let ordered = places.sorted { $0.local < $1.local }
+    for (before, after) in zip(ordered, ordered.dropFirst()) where after.local < before.start + before.size {
+      throw RunError("\(after.name): the zip archive's entries overlap")
+    }
+    return try places.map { place in
+      let data = Data(bytes[place.start..<(place.start + place.size)])
+      guard CRC32.of(data) == place.crc else { throw RunError("\(place.name): its bytes do not match their checksum") }
+      return (place.name, data)
+    }
   }
 
   /// A relative name without `..`, `.`, empty parts or a backslash.

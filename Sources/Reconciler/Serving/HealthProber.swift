@@ -111,7 +111,9 @@ final class HealthProber: Sendable {
     case .starting:
       // Still deploying (or deploying again, for a serving one: Serve keeps the old replicas up).
       guard replica.health == .starting else { return nil }
-      if now.timeIntervalSince(replica.startedAt) > health.startupTimeout.timeInterval { next.health = .unhealthy }
+      // Counted from the deploy written to Serve (shipping the code and queueing come before).
+      let since = replicas.rayApps?.deployed(app) ?? replica.startedAt
+      if now.timeIntervalSince(since) > health.startupTimeout.timeInterval { next.health = .unhealthy }
     case .unhealthy where replica.health != .starting:
       next.failures += 1
       if next.failures >= health.failureThreshold { next.health = .unhealthy }

@@ -29,6 +29,8 @@ final class RayApplications: Sendable {
   private let deploys = Mutex<[String: RayError?]>([:])
   /// Removals not done yet (retried at each refresh).
   private let removals = Mutex<Set<String>>([])
+  /// When the cluster was last read.
+  private let lastRefresh = Mutex(Date.distantPast)
   /// Deploys and removals, one at a time (Serve's config is replaced whole on each write).
   private let worker = DispatchQueue(label: "modelops.ray.serve")
 
@@ -41,9 +43,20 @@ final class RayApplications: Sendable {
   /// The folder the artifact is shipped in, relative to the application's working directory.
   static let modelFolder = "_modelops_model"
 
-  /// `modelops-<deployment>-v<version>-<template>`: the same for every start of the revision.
-  static func name(deployment: String, revision: Revision) -> String {
-    "modelops-\(deployment)-v\(revision.modelVersion)-\(revision.template.prefix(8))"
+  /// `modelops-<deployment>-v<version>-<template>-<owner>`: the same for every start of the
+  /// revision by this agent, and never another agent's.
+  func name(deployment: String, revision: Revision) -> String {
+    "modelops-\(deployment)-v\(revision.modelVersion)-\(revision.template.prefix(8))-\(owner.prefix(8))"
+  }
+
+  /// This agent's owner id: random, made once and kept in the state folder (`ray-owner`), so two
+  /// agents never share one — not even with the same state path on two hosts.
+  static func owner(stateFolder: String) -> String {
+    let file = URL(fileURLWithPath: stateFolder).appendingPathComponent("ray-owner")
+    if let known = try? String(contentsOf: file, encoding: .utf8), known.count >= 8 { return known }
+    let made = (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    try? Data(made.utf8).write(to: file, options: .withoutOverwriting)
+    return (try? String(contentsOf: file, encoding: .utf8)) ?? made
   }
 
   /// Marks the application as on its way, before its replica is recorded: a probe in between
@@ -59,7 +72,7 @@ final class RayApplications: Sendable {
     guard let options = deployment.spec.ray else {
       throw Stalled("deployment \(deployment.metadata.name) has runtime ray but no spec.ray")
     }
-    let name = Self.name(deployment: deployment.metadata.name, revision: revision)
+    let name = name(deployment: deployment.metadata.name, revision: revision)
     var env = deployment.spec.env
     env["MODELOPS_MODEL"] = deployment.spec.model.model
     env["MODELOPS_MODEL_VERSION"] = "\(revision.modelVersion)"
@@ -117,7 +130,15 @@ final class RayApplications: Sendable {
 
   /// Reads the cluster's applications (once per probe round), then queues the removals still to
   /// do and those of this agent's applications no replica names.
-  func refresh() {
+  func refresh(now: Date = Date()) {
+    // At most once a second, whatever the probe rounds' pace.
+    guard
+      lastRefresh.withLock({ last in
+        guard now.timeIntervalSince(last) >= 1 else { return false }
+        last = now
+        return true
+      })
+    else { return }
     do {
       let started = Date()
       let apps = try serve.applications()
@@ -143,7 +164,11 @@ final class RayApplications: Sendable {
     if let failure = deploys.withLock({ $0[app] }) { return failure == nil ? .starting : .unhealthy }
     let (apps, error, readAt) = seen.withLock { ($0.apps, $0.error, $0.readAt) }
     guard error == nil, let apps else { return nil }
-    guard let status = apps[app] else { return isNewer(app, than: readAt) ? .starting : .exited }
+    // Deployed (again) after that look began: what the look says is older than it.
+    if isNewer(app, than: readAt) {
+      return apps[app]?.status == "RUNNING" && apps[app]?.replica == replica.id ? .healthy : .starting
+    }
+    guard let status = apps[app] else { return .exited }
     // Deployed again by someone else (who did not name this replica): changed behind the agent's back.
     if status.replica != replica.id { return .altered }
     switch status.status {
@@ -162,6 +187,9 @@ final class RayApplications: Sendable {
     guard error == nil, let apps else { return true }
     return apps[app] != nil || isNewer(app, than: readAt)
   }
+
+  /// When the application's deploy was written (nil: not by this agent since it started).
+  func deployed(_ app: String) -> Date? { deployedAt.withLock { $0[app] } }
 
   /// Whether the application was deployed after the look that began at `readAt`.
   private func isNewer(_ app: String, than readAt: Date) -> Bool {
@@ -187,8 +215,9 @@ final class RayApplications: Sendable {
   private func queueRemoval(_ names: Set<String>) {
     guard !names.isEmpty else { return }
     worker.async { [self] in
-      // A name deployed again since is not removed.
-      let due = removals.withLock { $0.intersection(names) }
+      // A name deployed again since, or that a replica names again, is not removed.
+      let busy = deploys.withLock { Set($0.keys) }.union(known())
+      let due = removals.withLock { $0.intersection(names) }.subtracting(busy)
       guard !due.isEmpty, (try? serve.remove(due)) != nil else { return }
       removals.withLock { $0.subtract(due) }
     }

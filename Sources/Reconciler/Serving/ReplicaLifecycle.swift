@@ -76,7 +76,13 @@ final class ReplicaLifecycle: Sendable {
       // A Serve application the cluster could not be reached to deploy is not the revision's
       // fault: the rollout waits (retried with backoff) rather than fails.
       let unreachable = replica.rayApp.flatMap { rayApps?.deployFailure(of: $0) }.flatMap { $0.transient ? $0 : nil }
-      if replica.readyAt == nil, replica.health != .altered, unreachable == nil {
+      // An application this agent never wrote (the previous agent stopped before its deploy ran)
+      // is deployed again, not taken for a revision that failed.
+      let neverWritten =
+        replica.rayApp.map { app in
+          rayApps?.deployed(app) == nil && rayApps?.deployFailure(of: app) == nil && replica.health == .exited
+        } ?? false
+      if replica.readyAt == nil, replica.health != .altered, unreachable == nil, !neverWritten {
         failedToStart.append(startFailure(replica, deployment))
       }
       try stop(replica)
@@ -209,7 +215,7 @@ final class ReplicaLifecycle: Sendable {
       id: "\(name)-v\(revision.modelVersion)-\(suffix)", deployment: name, revision: revision, commit: commit,
       health: .starting, startedAt: Date())
     replica.port = rayApps.serve.proxyPort
-    let app = RayApplications.name(deployment: name, revision: revision)
+    let app = rayApps.name(deployment: name, revision: revision)
     replica.rayApp = app
     rayApps.reserve(app)
     do {

@@ -48,7 +48,7 @@ public final class ServingExecutor: Sendable {
       specs: RevisionSpecs(repository: repository, path: manifestsPath, options: loadOptions), logs: logs,
       routing: routing, runAs: runAs, signer: signer,
       rayApps: ray.map { serve in
-        RayApplications(serve: serve, owner: DockerRuntime.owner(stateFolder: stateFolder)) {
+        RayApplications(serve: serve, owner: RayApplications.owner(stateFolder: stateFolder)) {
           Set(((try? store.replicas()) ?? []).compactMap(\.rayApp))
         }
       }, progress: progress)

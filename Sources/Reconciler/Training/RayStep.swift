@@ -42,9 +42,9 @@ struct RayStep {
       if let refusal = try dashboard.unsatisfiable(cpus: job.cpus, gpus: job.gpus, memory: job.memory) {
         throw Stalled(refusal)
       }
-      let workdir = URL(fileURLWithPath: plan.workdir)
+      // The package made when the run was prepared (its name is its digest).
       let package = try dashboard.ensurePackage(name: job.package) {
-        try ZipArchive.write(folder: workdir, extra: [RayStepWrapper.fileName: Data(RayStepWrapper.source.utf8)])
+        try Data(contentsOf: folder.appendingPathComponent("package.zip"), options: .alwaysMapped)
       }
       let definition = plan.steps[step]
       let id = Self.submissionID(run: plan.runID, step: step, attempt: attempt)
@@ -69,15 +69,19 @@ struct RayStep {
 
   /// How the attempt stands; a cluster that does not answer leaves it running (asked again later).
   func state(job id: String, step: Int, attempt: Int, log: String, now: Date) -> StepState {
-    guard let info = try? ray.dashboard.job(id) else {
-      // nil: no such job (a cluster replaced under the agent); a thrown error: no answer yet.
-      if case .success(nil) = Result(catching: { try ray.dashboard.job(id) }) { return .vanished }
-      return .running
+    let info: RayJobInfo
+    switch Result(catching: { try ray.dashboard.job(id) }) {
+    case .success(let found?): info = found
+    case .success(nil): return .vanished  // no such job: a cluster replaced under the agent
+    case .failure: return .running  // no answer yet: asked again at the next look
     }
     if !info.finished {
       if logs.due(id, now: now, every: ray.logInterval) { follow(id, log: log) }
       return .running
     }
+    // From now on no upload for this attempt is accepted: its output is what arrived.
+    // (Under the swap lock: an upload being written finishes first, none starts after.)
+    RayStepOutput.swapping.withLock { _ in RayOutputToken.close(in: folder, step: step, attempt: attempt) }
     follow(id, log: log)
     if let node = info.nodeID { TrainingRunner.append(log, "==> Ray job \(id) ran on node \(node)\n") }
     switch info.status {

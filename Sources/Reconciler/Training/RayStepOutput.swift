@@ -2,6 +2,7 @@ import Drivers
 import Foundation
 import ModelOpsCore
 import StateStore
+import Synchronization
 
 /// The token a run's Ray jobs present to send and fetch its output (`STATE/runs/<id>/ray.token`,
 /// readable by the agent only), and the marker of each attempt whose output arrived.
@@ -26,6 +27,15 @@ enum RayOutputToken {
 
   static func receivedMarker(in folder: URL, step: Int, attempt: Int) -> URL {
     folder.appendingPathComponent("status/step-\(step)-\(attempt).received")
+  }
+
+  static func closedMarker(in folder: URL, step: Int, attempt: Int) -> URL {
+    folder.appendingPathComponent("status/step-\(step)-\(attempt).closed")
+  }
+
+  /// The attempt's job was seen finished: no upload for it is accepted any more.
+  static func close(in folder: URL, step: Int, attempt: Int) {
+    FileManager.default.createFile(atPath: closedMarker(in: folder, step: step, attempt: attempt).path, contents: nil)
   }
 
   static func received(in folder: URL, step: Int, attempt: Int) -> Bool {
@@ -54,11 +64,20 @@ public struct RayStepOutput: Sendable {
     guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
       let expected = try? RayOutputToken.read(in: folder), let token, Self.same(expected, token)
     else { return (401, "missing or wrong run token") }
+    return current(run: id, step: step, attempt: attempt)
+  }
+
+  /// Why run `id` takes no output for `step`/`attempt` now (nil: it does).
+  func current(run id: String, step: Int?, attempt: Int?) -> (status: Int, reason: String)? {
     guard let run = (try? store.activeRuns())?.first(where: { $0.id == id }), let job = run.rayJob else {
       return (409, "run \(id) has no Ray step running")
     }
-    guard let step, let attempt, job == RayStep.submissionID(run: id, step: step, attempt: attempt) else {
-      return (409, "run \(id) is at another step or attempt")
+    guard let step, let attempt, job == RayStep.submissionID(run: id, step: step, attempt: attempt),
+      !FileManager.default.fileExists(
+        atPath: RayOutputToken.closedMarker(in: runsFolder.appendingPathComponent(id), step: step, attempt: attempt)
+          .path)
+    else {
+      return (409, "run \(id) is at another step or attempt, or this one has ended")
     }
     return nil
   }
@@ -76,15 +95,27 @@ public struct RayStepOutput: Sendable {
     try ZipArchive.write(folder: runsFolder.appendingPathComponent(id).appendingPathComponent("output"))
   }
 
-  /// Where an upload of run `id` is streamed before it is read.
+  /// Where an upload of run `id` is streamed before it is read (one file per upload).
   public func uploadFile(run id: String) -> URL {
-    runsFolder.appendingPathComponent(id).appendingPathComponent("output.zip")
+    runsFolder.appendingPathComponent(id).appendingPathComponent("output-\(UUID().uuidString.prefix(8)).zip")
   }
 
   /// Replaces the run's output with the archive's content, and marks the attempt's output received.
   public func receive(run id: String, step: Int, attempt: Int, file: URL) throws {
     defer { try? FileManager.default.removeItem(at: file) }
     let archive = try Data(contentsOf: file, options: .alwaysMapped)
+    // One upload at a time, and only while the attempt is still the run's (checked again: the
+    // body took time to arrive).
+    try Self.swapping.withLock { _ in
+      if let refused = current(run: id, step: step, attempt: attempt) { throw RunError(refused.reason) }
+      try replace(run: id, step: step, attempt: attempt, with: archive)
+    }
+  }
+
+  /// Held while an upload replaces an output, and while an attempt is closed.
+  static let swapping = Mutex(())
+
+  private func replace(run id: String, step: Int, attempt: Int, with archive: Data) throws {
     let folder = runsFolder.appendingPathComponent(id)
     let incoming = folder.appendingPathComponent("output.incoming")
     let output = folder.appendingPathComponent("output")

@@ -112,6 +112,12 @@ extension TrainingRunner {
           // Asked to stop for its timeout: 2 s later its whole process group is killed, whether
           // or not the step's own process ended (what it started may ignore SIGTERM).
           guard now >= killAt else { return nil }
+          if let job = run.rayJob, let ray = rayStep(run.id), case .running = state {
+            // A Ray job is over only once Ray says so: asked again, never left running beside a retry.
+            ray.terminate(job: job)
+            stopping.begin(run.id, killAt: now.addingTimeInterval(2))
+            return nil
+          }
           process.killGroup(pid: run.pid, ticks: run.startTicks)
           _ = stopping.end(run.id)
           state = .exited(.timedOut)
