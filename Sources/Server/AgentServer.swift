@@ -72,11 +72,16 @@ public enum AgentServer {
   /// Compares the bearer token in constant time, so its bytes cannot be guessed by timing.
   static func authorised(_ request: Request, _ token: String?) -> Bool {
     guard let token else { return true }
-    // `Bearer TOKEN`; the scheme is case-insensitive (RFC 9110 §11.1).
+    guard let presented = bearer(request) else { return false }
+    return constantTimeEqual(presented, token)
+  }
+
+  /// The token of `Authorization: Bearer TOKEN`; the scheme is case-insensitive (RFC 9110 §11.1).
+  static func bearer(_ request: Request) -> String? {
     guard let header = request.headers[.authorization], let space = header.firstIndex(of: " "),
       header[..<space].lowercased() == "bearer"
-    else { return false }
-    return constantTimeEqual(header[header.index(after: space)...].trimmingCharacters(in: .whitespaces), token)
+    else { return nil }
+    return header[header.index(after: space)...].trimmingCharacters(in: .whitespaces)
   }
 
   /// The agent's own metrics, Prometheus text format, all named `modelops_*`.
@@ -129,15 +134,4 @@ enum GitWebhook {
   private static func value(_ headers: HTTPFields, _ lowercasedName: String) -> String? {
     headers.first { $0.name.canonicalName == lowercasedName }?.value
   }
-}
-
-/// Compares two secrets in constant time, so their bytes cannot be guessed by timing.
-func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-  let x = Array(a.utf8)
-  let y = Array(b.utf8)
-  var difference = x.count ^ y.count
-  for index in 0..<max(x.count, y.count) {
-    difference |= Int((index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0))
-  }
-  return difference == 0
 }

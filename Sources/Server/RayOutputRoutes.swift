@@ -71,11 +71,4 @@ extension AgentServer {
       request.uri.queryParameters["attempt"].flatMap { Int(String($0)) }
     )
   }
-
-  private static func bearer(_ request: Request) -> String? {
-    guard let header = request.headers[.authorization], let space = header.firstIndex(of: " "),
-      header[..<space].lowercased() == "bearer"
-    else { return nil }
-    return header[header.index(after: space)...].trimmingCharacters(in: .whitespaces)
-  }
 }

@@ -62,7 +62,7 @@ public struct RayStepOutput: Sendable {
   public func refusal(run id: String, step: Int?, attempt: Int?, token: String?) -> (status: Int, reason: String)? {
     let folder = runsFolder.appendingPathComponent(id)
     guard !id.isEmpty, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
-      let expected = try? RayOutputToken.read(in: folder), let token, Self.same(expected, token)
+      let expected = try? RayOutputToken.read(in: folder), let token, constantTimeEqual(expected, token)
     else { return (401, "missing or wrong run token") }
     return current(run: id, step: step, attempt: attempt)
   }
@@ -80,14 +80,6 @@ public struct RayStepOutput: Sendable {
       return (409, "run \(id) is at another step or attempt, or this one has ended")
     }
     return nil
-  }
-
-  /// Compares in time that depends on the lengths only.
-  static func same(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8)
-    let y = Array(b.utf8)
-    guard x.count == y.count else { return false }
-    return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
   }
 
   /// The run's output so far, as a zip.
